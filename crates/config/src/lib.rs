@@ -1,0 +1,37 @@
+//! keepalived.conf, read as keepalived 2.2.7 reads it, into one typed model.
+//!
+//! Pipeline: [`preprocess`] (files, includes, `@` lines, `$` parameters, `~SEQ`) produces logical
+//! lines; [`lexer`] splits them; [`tree`] builds the block tree; [`model`] checks every keyword,
+//! fills keepalived's defaults and applies its cross-field rules. Every problem becomes a
+//! [`diag::Diagnostic`] with file:line:col. The environment (interfaces, programs, users) is
+//! reached only through [`env::Environment`], so verdicts are testable without a real system.
+
+pub mod diag;
+pub mod env;
+pub mod lexer;
+pub mod preprocess;
+pub mod tree;
+pub mod keywords;
+pub mod model;
+
+use diag::Diagnostics;
+use env::Environment;
+use std::path::Path;
+
+/// The result of reading a configuration: the model and every diagnostic met on the way.
+#[derive(Debug, Clone)]
+pub struct Loaded {
+    /// The validated model, defaults filled in.
+    pub config: model::Config,
+    /// Every diagnostic, in order.
+    pub diagnostics: Diagnostics,
+}
+
+/// Reads, parses and validates a configuration file.
+pub fn load(path: &Path, opts: &preprocess::Options, env: &dyn Environment) -> Loaded {
+    let mut diagnostics = Diagnostics::new();
+    let lines = preprocess::preprocess(path, opts, &mut diagnostics);
+    let nodes = tree::build(&lines, &mut diagnostics);
+    let config = model::build(&nodes, env, &mut diagnostics);
+    Loaded { config, diagnostics }
+}

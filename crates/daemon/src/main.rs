@@ -1,0 +1,120 @@
+//! `keepalived-rs`: the daemon binary. Today it reads and checks configurations (`-t`,
+//! `-d`, `--config-json`); the VRRP and LVS drivers arrive with the following issues.
+
+mod cli;
+mod dump;
+mod env;
+
+use anyhow::Context;
+use clap::Parser;
+use cli::Cli;
+use ka_config::preprocess::Options;
+use std::io::Write;
+use std::path::Path;
+use std::process::ExitCode;
+
+/// Signal numbers as keepalived 2.2.7 reports them on x86_64 Linux (`--signum`).
+fn signum(name: &str) -> Option<i32> {
+    Some(match name {
+        "STOP" => libc_sig::SIGTERM,
+        "RELOAD" => libc_sig::SIGHUP,
+        "DATA" => libc_sig::SIGUSR1,
+        "STATS" => libc_sig::SIGUSR2,
+        "STATS_CLEAR" => 63,
+        "JSON" => 36,
+        _ => return None,
+    })
+}
+
+/// The few signal numbers we print, spelled out to avoid a libc dependency here.
+mod libc_sig {
+    pub const SIGHUP: i32 = 1;
+    pub const SIGUSR1: i32 = 10;
+    pub const SIGUSR2: i32 = 12;
+    pub const SIGTERM: i32 = 15;
+}
+
+fn main() -> ExitCode {
+    match run() {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("keepalived-rs: {e:#}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+fn run() -> anyhow::Result<ExitCode> {
+    let cli = Cli::parse();
+    if cli.version {
+        eprintln!(
+            "keepalived-rs {} (reads keepalived 2.2.7 configurations)",
+            env!("CARGO_PKG_VERSION")
+        );
+        return Ok(ExitCode::SUCCESS);
+    }
+    if let Some(name) = &cli.signum {
+        return match signum(name) {
+            Some(n) => {
+                println!("{n}");
+                Ok(ExitCode::SUCCESS)
+            }
+            None => {
+                eprintln!("Unknown sigfunc {name}");
+                Ok(ExitCode::from(1))
+            }
+        };
+    }
+    if cli.genhash {
+        eprintln!("keepalived-rs: genhash mode is not built yet");
+        return Ok(ExitCode::from(1));
+    }
+
+    let environment = env::SystemEnvironment;
+    let config_id = cli.config_id.clone().unwrap_or_else(|| {
+        use ka_config::env::Environment;
+        let host = environment.hostname();
+        host.split('.').next().unwrap_or_default().to_string()
+    });
+    let opts = Options {
+        config_id,
+        all_config: cli.all_config,
+        random_seed: None,
+        instance: String::new(),
+    };
+    let loaded = ka_config::load(Path::new(&cli.use_file), &opts, &environment);
+
+    if let Some(log) = &cli.config_test {
+        let mut out: Box<dyn Write> = if log.is_empty() {
+            Box::new(std::io::stderr())
+        } else {
+            Box::new(
+                std::fs::File::create(log)
+                    .with_context(|| format!("cannot open config-test log file {log}"))?,
+            )
+        };
+        for d in loaded.diagnostics.items() {
+            writeln!(out, "{d}")?;
+        }
+        let code = loaded.diagnostics.exit_code();
+        return Ok(ExitCode::from(u8::try_from(code).unwrap_or(1)));
+    }
+
+    for d in loaded.diagnostics.items() {
+        eprintln!("{d}");
+    }
+    if cli.config_json {
+        let json = serde_json::to_string_pretty(&loaded.config)?;
+        println!("{json}");
+        return Ok(ExitCode::SUCCESS);
+    }
+    if cli.dump_conf {
+        for line in dump::dump(&loaded.config)? {
+            eprintln!("{line}");
+        }
+    }
+    eprintln!(
+        "keepalived-rs: configuration read; the VRRP engine is not built yet, nothing to run"
+    );
+    Ok(ExitCode::from(1))
+}

@@ -1,0 +1,3 @@
+//! Linux edges: raw VRRP sockets, ARP/NA, netlink addresses, routes, rules and links.
+//!
+//! The only crate allowed `unsafe`; each block carries a SAFETY note. (Issue 5.)
