@@ -137,7 +137,8 @@ pub fn route_line(line: &Node, d: &mut Diagnostics) -> Option<RouteLine> {
         }
         if ROUTE_VALUE_OPTS.contains(&word) {
             let Some((v, _)) = w.get(k + 1) else {
-                d.error(Some(loc), format!("route: '{word}' needs a value"));
+                d.abort(Some(loc), format!("route: '{word}' is missing a parameter"))
+                    .with_help("keepalived stops reading here (exit 2)");
                 return None;
             };
             if word == "to" {

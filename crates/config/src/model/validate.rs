@@ -241,7 +241,10 @@ fn check_sync_groups(cfg: &mut Config, d: &mut Diagnostics) {
                 d.error(Some(&g.location), format!("vrrp_sync_group {}: instance {m} is already in sync group {other}", g.name));
             }
             if !g.sync_group_tracking_weight {
-                let weighted = inst.track_script.iter().any(|t| t.weight.is_some_and(|w| w != 0))
+                let script_weight = |t: &TrackRef| {
+                    t.weight.or_else(|| cfg.vrrp_scripts.iter().find(|s| s.name == t.name).map(|s| s.weight))
+                };
+                let weighted = inst.track_script.iter().any(|t| script_weight(t).is_some_and(|w| w != 0))
                     || inst.track_interface.iter().any(|t| t.weight.is_some_and(|w| w != 0));
                 if weighted {
                     d.warning(Some(&inst.location), format!("({}) is in sync group {}: tracker weights are ignored unless sync_group_tracking_weight is set", inst.name, g.name));

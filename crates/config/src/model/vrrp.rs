@@ -55,8 +55,10 @@ pub(super) fn vrrp_script(node: &Node, cfg: &mut Config, d: &mut Diagnostics) {
         match kw.keyword.as_str() {
             "script" => {
                 // An empty `script` line is ignored silently (keepalived keeps the earlier one).
+                // Unquoted words after `script` all belong to the command (the user comes
+                // from the `user` keyword).
                 if !kw.args.is_empty() {
-                    s.script = script_value(kw, d);
+                    s.script = whole_line_script(kw, d);
                 }
             }
             "interval" => {
@@ -100,6 +102,28 @@ pub(super) fn vrrp_script(node: &Node, cfg: &mut Config, d: &mut Diagnostics) {
     cfg.vrrp_scripts.push(s);
 }
 
+/// A script keyword whose every word is the command: re-quotes quoted words so the
+/// command splits back into the same argv.
+fn whole_line_script(kw: &Node, d: &mut Diagnostics) -> Option<Script> {
+    if kw.args.len() == 1 {
+        return script_value(kw, d);
+    }
+    let command = kw
+        .args
+        .iter()
+        .map(|a| if a.quoted { format!("\"{}\"", a.text) } else { a.text.clone() })
+        .collect::<Vec<_>>()
+        .join(" ");
+    match split_command(&command) {
+        Ok(argv) if !argv.is_empty() => Some(Script { command, argv, user: None, group: None }),
+        Ok(_) => None,
+        Err(e) => {
+            d.error(Some(&kw.location), format!("script: {e}"));
+            None
+        }
+    }
+}
+
 /// `track_file NAME { ... }`.
 pub(super) fn track_file(node: &Node, cfg: &mut Config, d: &mut Diagnostics) {
     let Some(name) = block_name(node, d) else { return };
@@ -121,7 +145,7 @@ pub(super) fn track_file(node: &Node, cfg: &mut Config, d: &mut Diagnostics) {
                 }
             }
             "weight" => {
-                let (w, r) = weight_args(kw, 0, -(i64::from(i32::MAX)), i64::from(i32::MAX), d);
+                let (w, r) = weight_args(kw, 0, -254, 254, d);
                 if let Some(w) = w {
                     t.weight = w;
                 }
@@ -546,6 +570,12 @@ pub(super) fn instance(node: &Node, cfg: &mut Config, d: &mut Diagnostics) {
             "smtp_alert" => i.smtp_alert = flag(kw, d),
             "notify_priority_changes" => i.notify_priority_changes = flag(kw, d),
             "native_ipv6" => {}
+            "lvs_sync_daemon_interface" => {
+                if word(kw, 0, d).is_some() {
+                    d.quiet_warning(Some(&kw.location), "lvs_sync_daemon_interface is deprecated: use lvs_sync_daemon in global_defs");
+                    cfg.parsed_only.push(raw("vrrp_instance", kw));
+                }
+            }
             _ => other_keyword("vrrp_instance", kw, &mut cfg.parsed_only, d),
         }
     }

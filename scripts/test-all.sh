@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# Installs what the tests need (Debian packages) and runs every test of keepalived-rs.
+# Run as root on a Debian machine with a Rust toolchain:   ./scripts/test-all.sh
+#
+# The namespace tests need root; without it they fail under CI=true and skip loudly otherwise.
+# This script never creates /etc/keepalived/keepalived.conf nor a keepalived_script user: the
+# Debian keepalived package is installed only as a test oracle and is never started.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+packages=(keepalived psmisc iproute2 tcpdump tshark arping iputils-ping python3)
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ "${#missing[@]}" -gt 0 ]; then
+  echo "== installing ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  echo "wireshark-common wireshark-common/install-setuid boolean false" | debconf-set-selections
+  apt-get -o DPkg::Lock::Timeout=600 update -q
+  apt-get -o DPkg::Lock::Timeout=600 install -y -q --no-install-recommends "${missing[@]}"
+fi
+if [ -e /etc/keepalived/keepalived.conf ]; then
+  echo "warning: /etc/keepalived/keepalived.conf exists on this machine (not created by us)" >&2
+fi
+
+echo "== cargo fmt --check"
+cargo fmt --all -- --check
+echo "== cargo clippy"
+cargo clippy --workspace --all-targets --locked -- -D warnings
+echo "== cargo test"
+cargo test --workspace --locked
+echo "== all tests passed"
