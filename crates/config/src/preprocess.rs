@@ -107,11 +107,21 @@ enum Frame {
     /// A file being read.
     File(FileFrame),
     /// Remaining lines of a multi-line parameter (or a line left after an include).
-    Lines { lines: Vec<String>, next: usize, loc: Location, generated: bool },
+    Lines {
+        lines: Vec<String>,
+        next: usize,
+        loc: Location,
+        generated: bool,
+    },
     /// A `~SEQ` or `~LST` repetition.
     Repeat { rep: Repeat, loc: Location },
     /// Files matched by an include, opened one after the other.
-    Includes { files: Vec<PathBuf>, next: usize, flags: u8, loc: Location },
+    Includes {
+        files: Vec<PathBuf>,
+        next: usize,
+        flags: u8,
+        loc: Location,
+    },
 }
 
 struct FileFrame {
@@ -130,8 +140,21 @@ struct FileFrame {
 
 /// The values a repetition still has to produce.
 enum Repeat {
-    Seq { var: String, next: i64, step: i64, last: i64, hex: bool, text: String, done: bool },
-    Lst { vars: Vec<String>, values: Vec<Vec<String>>, next: usize, text: String },
+    Seq {
+        var: String,
+        next: i64,
+        step: i64,
+        last: i64,
+        hex: bool,
+        text: String,
+        done: bool,
+    },
+    Lst {
+        vars: Vec<String>,
+        values: Vec<Vec<String>>,
+        next: usize,
+        text: String,
+    },
 }
 
 /// Tracks whether emitted lines are inside `global_defs`, for `include_check`.
@@ -175,7 +198,11 @@ impl<'a> Pre<'a> {
         ] {
             defs.insert(
                 name.to_string(),
-                Def { value: String::new(), multiline: false, builtin: Some(b) },
+                Def {
+                    value: String::new(),
+                    multiline: false,
+                    builtin: Some(b),
+                },
             );
         }
         let seed = opts.random_seed.unwrap_or(DEFAULT_SEED);
@@ -188,8 +215,7 @@ impl<'a> Pre<'a> {
             collecting: None,
             generated: 0,
             limit_reported: false,
-            // xorshift must not start at zero.
-            rng: seed ^ 0x9e37_79b9_7f4a_7c15 | 1,
+            rng: splitmix64(seed),
             blocks: BlockTracker::default(),
         }
     }
@@ -203,7 +229,9 @@ impl<'a> Pre<'a> {
         let flags = if self.opts.all_config { INC_ALL } else { 0 };
         let report = |diags: &mut Diagnostics, msg: String| {
             if flags != 0 {
-                diags.fatal(None, msg).with_help("-e/--all-config requires every file");
+                diags
+                    .fatal(None, msg)
+                    .with_help("-e/--all-config requires every file");
             } else {
                 diags.quiet_warning(None, msg);
             }
@@ -216,13 +244,18 @@ impl<'a> Pre<'a> {
             }
         };
         if meta.is_dir() {
-            report(self.diags, format!("Configuration file '{shown}' is a directory - skipping"));
+            report(
+                self.diags,
+                format!("Configuration file '{shown}' is a directory - skipping"),
+            );
             return;
         }
         if !is_regular_non_exec(&meta) {
             report(
                 self.diags,
-                format!("Configuration file '{shown}' is not a regular non-executable file - skipping"),
+                format!(
+                    "Configuration file '{shown}' is not a regular non-executable file - skipping"
+                ),
             );
             return;
         }
@@ -281,7 +314,12 @@ impl<'a> Pre<'a> {
                         self.file_line(&raw, &loc);
                     }
                 },
-                Frame::Lines { lines, next, loc, generated } => {
+                Frame::Lines {
+                    lines,
+                    next,
+                    loc,
+                    generated,
+                } => {
                     if *next >= lines.len() {
                         self.stack.pop();
                         continue;
@@ -312,7 +350,12 @@ impl<'a> Pre<'a> {
                         self.process(text, &loc, None);
                     }
                 }
-                Frame::Includes { files, next, flags, loc } => {
+                Frame::Includes {
+                    files,
+                    next,
+                    flags,
+                    loc,
+                } => {
                     if *next >= files.len() {
                         self.stack.pop();
                         continue;
@@ -348,7 +391,10 @@ impl<'a> Pre<'a> {
                 .with_help("split the configuration or use fewer repetitions");
         }
         // Drop every generating frame above the innermost file.
-        while matches!(self.stack.last(), Some(Frame::Lines { .. } | Frame::Repeat { .. })) {
+        while matches!(
+            self.stack.last(),
+            Some(Frame::Lines { .. } | Frame::Repeat { .. })
+        ) {
             self.stack.pop();
         }
         false
@@ -389,6 +435,12 @@ impl<'a> Pre<'a> {
                 indent = None;
                 continue;
             };
+            // keepalived looks for include before it splits the line at braces, so patterns
+            // may use `{a,b}`.
+            if let Some((flags, pattern)) = include_directive(&line) {
+                self.include(pattern, flags, loc);
+                return;
+            }
             let (head, residue) = split_brace(&line);
             if let Some(r) = residue {
                 pending = Some(r);
@@ -396,19 +448,6 @@ impl<'a> Pre<'a> {
             if head.is_empty() {
                 indent = None;
                 continue;
-            }
-            if let Some((flags, pattern)) = include_directive(&head) {
-                if let Some(r) = pending.take() {
-                    // The rest of the line comes after the included files.
-                    self.stack.push(Frame::Lines {
-                        lines: vec![r],
-                        next: 0,
-                        loc: loc.clone(),
-                        generated: false,
-                    });
-                }
-                self.include(pattern, flags, loc);
-                return;
             }
             let keep_indent = indent.take().filter(|_| head == original);
             self.emit(head, keep_indent, loc);
@@ -419,7 +458,10 @@ impl<'a> Pre<'a> {
         self.track_blocks(&text);
         let mut out = indent.unwrap_or_default();
         escape_comment_chars(&text, &mut out);
-        self.out.push(Line { text: out, location: loc.clone() });
+        self.out.push(Line {
+            text: out,
+            location: loc.clone(),
+        });
     }
 
     /// Follows `global_defs { include_check ... }` so that later includes use its checks.
@@ -473,10 +515,12 @@ impl<'a> Pre<'a> {
                 break;
             }
             if buf.first() == Some(&b'@') {
-                let (rev, ofs) = if buf.get(1) == Some(&b'^') { (true, 2) } else { (false, 1) };
-                let Some(sp) = buf[ofs..].iter().position(|&b| b == b' ' || b == b'\t') else {
-                    return None;
+                let (rev, ofs) = if buf.get(1) == Some(&b'^') {
+                    (true, 2)
+                } else {
+                    (false, 1)
                 };
+                let sp = buf[ofs..].iter().position(|&b| b == b' ' || b == b'\t')?;
                 let id = &buf[ofs..ofs + sp];
                 let matches = id == self.opts.config_id.as_bytes();
                 if matches == rev {
@@ -514,7 +558,12 @@ impl<'a> Pre<'a> {
             }
             // Lines of multi-line parameters: the newest is read first.
             for lines in r.multis {
-                self.stack.push(Frame::Lines { lines, next: 0, loc: loc.clone(), generated: true });
+                self.stack.push(Frame::Lines {
+                    lines,
+                    next: 0,
+                    loc: loc.clone(),
+                    generated: true,
+                });
             }
             if buf.first() == Some(&b'@') || buf.contains(&b'$') {
                 continue;
@@ -554,7 +603,14 @@ impl<'a> Pre<'a> {
             self.collecting = Some(name.clone());
         }
         let value = String::from_utf8_lossy(&value).into_owned();
-        self.defs.insert(name, Def { value, multiline, builtin: None });
+        self.defs.insert(
+            name,
+            Def {
+                value,
+                multiline,
+                builtin: None,
+            },
+        );
     }
 
     /// Adds a continuation line to the multi-line definition `name`.
@@ -591,19 +647,27 @@ impl<'a> Pre<'a> {
 
     /// Sets a plain definition (used for `~SEQ`/`~LST` variables).
     fn set_definition(&mut self, name: &str, value: String) {
-        self.defs
-            .insert(name.to_string(), Def { value, multiline: false, builtin: None });
+        self.defs.insert(
+            name.to_string(),
+            Def {
+                value,
+                multiline: false,
+                builtin: None,
+            },
+        );
     }
 
     // ----------------------------------------------------------------------------------------
     // Substitution (a port of keepalived's replace_param, including its quirks)
 
     fn replace_param(&mut self, buf: &mut Vec<u8>, max_len: usize, loc: &Location) -> Replaced {
-        let mut res = Replaced { found: false, multis: Vec::new() };
+        let mut res = Replaced {
+            found: false,
+            multis: Vec::new(),
+        };
         let mut cur = 0usize;
         let mut count = 0usize;
-        loop {
-            let Some(off) = buf[cur..].iter().position(|&b| b == b'$') else { break };
+        while let Some(off) = buf[cur..].iter().position(|&b| b == b'$') {
             cur += off;
             if cur + 1 >= buf.len() {
                 break;
@@ -615,7 +679,10 @@ impl<'a> Pre<'a> {
             count += 1;
             if count > MAX_SUBSTITUTIONS {
                 self.report_endless(buf, loc);
-                return Replaced { found: false, multis: Vec::new() };
+                return Replaced {
+                    found: false,
+                    multis: Vec::new(),
+                };
             }
             res.found = true;
             let Some(def) = self.defs.get(&r.name).cloned() else {
@@ -623,7 +690,9 @@ impl<'a> Pre<'a> {
                 continue;
             };
             let value = match def.builtin {
-                Some(b) => self.builtin_value(b, r.params.map(|(s, e)| &buf[cur + 1 + s..=cur + 1 + e])),
+                Some(b) => {
+                    self.builtin_value(b, r.params.map(|(s, e)| &buf[cur + 1 + s..=cur + 1 + e]))
+                }
                 None => def.value.clone(),
             };
             let extra_braces = if r.braces { 2 } else { 0 };
@@ -649,7 +718,10 @@ impl<'a> Pre<'a> {
                         String::from_utf8_lossy(buf)
                     ),
                 );
-                return Replaced { found: false, multis: Vec::new() };
+                return Replaced {
+                    found: false,
+                    multis: Vec::new(),
+                };
             }
             match (r.params, total > replacing.len()) {
                 (Some((_, pe)), true) => {
@@ -728,7 +800,11 @@ impl<'a> Pre<'a> {
         } else if !matches!(s.get(p), None | Some(b' ' | b'\t' | b',' | b')')) {
             return None;
         }
-        let allow_multiline = if braces { s.len() == name_end + 1 } else { s.len() == name_end };
+        let allow_multiline = if braces {
+            s.len() == name_end + 1
+        } else {
+            s.len() == name_end
+        };
         let name = String::from_utf8_lossy(&s[start..name_end]).into_owned();
         let def = self.defs.get(&name)?;
         if def.multiline && !allow_multiline {
@@ -737,15 +813,29 @@ impl<'a> Pre<'a> {
         if params.is_some() && def.builtin != Some(Builtin::Random) {
             return None;
         }
-        Some(Reference { name, braces, params })
+        Some(Reference {
+            name,
+            braces,
+            params,
+        })
     }
 
     fn builtin_value(&mut self, b: Builtin, params: Option<&[u8]>) -> String {
         match b {
             Builtin::Pwd => {
-                let dir = self.current_file().map(|f| f.dir.clone()).unwrap_or_default();
-                let dir = if dir.as_os_str().is_empty() { PathBuf::from(".") } else { dir };
-                std::fs::canonicalize(&dir).unwrap_or(dir).display().to_string()
+                let dir = self
+                    .current_file()
+                    .map(|f| f.dir.clone())
+                    .unwrap_or_default();
+                let dir = if dir.as_os_str().is_empty() {
+                    PathBuf::from(".")
+                } else {
+                    dir
+                };
+                std::fs::canonicalize(&dir)
+                    .unwrap_or(dir)
+                    .display()
+                    .to_string()
             }
             Builtin::Instance => {
                 if self.opts.instance.is_empty() {
@@ -777,7 +867,11 @@ impl<'a> Pre<'a> {
                 }
                 let r = self.random();
                 let modulus = max.wrapping_sub(min).wrapping_add(1);
-                let val = if modulus == 0 { r } else { (r % modulus).wrapping_add(min) };
+                let val = if modulus == 0 {
+                    r
+                } else {
+                    (r % modulus).wrapping_add(min)
+                };
                 let digits = max.to_string().len();
                 let mut s = (val as i64).to_string();
                 s.truncate(digits);
@@ -843,7 +937,9 @@ impl<'a> Pre<'a> {
         let mut params = buf[p..=close].to_vec();
         let r = self.replace_param(&mut params, SEQ_BUF, loc);
         if !r.multis.is_empty() {
-            return Err(Some(format!("~SEQ parameter is multiline definition '{shown}'")));
+            return Err(Some(format!(
+                "~SEQ parameter is multiline definition '{shown}'"
+            )));
         }
         let invalid = || Some(format!("Invalid ~SEQ definition '{shown}'"));
         let (start, step, end);
@@ -881,12 +977,22 @@ impl<'a> Pre<'a> {
             }
         }
         if hex && (start < 0 || end < 0) {
-            return Err(Some(format!("~SEQx is only valid for positive numbers '{shown}'")));
+            return Err(Some(format!(
+                "~SEQx is only valid for positive numbers '{shown}'"
+            )));
         }
         let text_start = skip_blanks(buf, close + 1);
         let text = String::from_utf8_lossy(&buf[text_start..]).into_owned();
         self.stack.push(Frame::Repeat {
-            rep: Repeat::Seq { var, next: start, step, last: end, hex, text, done: false },
+            rep: Repeat::Seq {
+                var,
+                next: start,
+                step,
+                last: end,
+                hex,
+                text,
+                done: false,
+            },
             loc: loc.clone(),
         });
         Ok(())
@@ -898,7 +1004,12 @@ impl<'a> Pre<'a> {
             Ok((vars, values, text_start)) => {
                 let text = String::from_utf8_lossy(&buf[text_start..]).into_owned();
                 self.stack.push(Frame::Repeat {
-                    rep: Repeat::Lst { vars, values, next: 0, text },
+                    rep: Repeat::Lst {
+                        vars,
+                        values,
+                        next: 0,
+                        text,
+                    },
                     loc: loc.clone(),
                 });
             }
@@ -920,7 +1031,9 @@ impl<'a> Pre<'a> {
     // Includes
 
     fn include(&mut self, pattern: String, variant: u8, loc: &Location) {
-        let Some(ff) = self.current_file() else { return };
+        let Some(ff) = self.current_file() else {
+            return;
+        };
         let base_flags = ff.flags;
         let dir = ff.dir.clone();
         let mut flags = base_flags | variant;
@@ -968,7 +1081,11 @@ impl<'a> Pre<'a> {
         // Problems with the pattern; a failed strict check makes keepalived 2.2.7 exit 6.
         let strict_fail = if matches.is_empty() {
             if missing > 0 {
-                let fail = if had_brace { flags & INC_B != 0 } else { flags & (INC_M | INC_W) != 0 };
+                let fail = if had_brace {
+                    flags & INC_B != 0
+                } else {
+                    flags & (INC_M | INC_W) != 0
+                };
                 Some((format!("Config files missing '{pattern}'."), fail))
             } else if flags & INC_W != 0 {
                 Some((format!("No config files matched '{pattern}'."), true))
@@ -976,7 +1093,10 @@ impl<'a> Pre<'a> {
                 None
             }
         } else if missing > 0 {
-            Some((format!("Some config files missing: \"{pattern}\"."), flags & INC_B != 0))
+            Some((
+                format!("Some config files missing: \"{pattern}\"."),
+                flags & INC_B != 0,
+            ))
         } else {
             None
         };
@@ -984,7 +1104,12 @@ impl<'a> Pre<'a> {
             self.report_include(loc, msg, fail);
         }
         if !matches.is_empty() {
-            self.stack.push(Frame::Includes { files: matches, next: 0, flags, loc: loc.clone() });
+            self.stack.push(Frame::Includes {
+                files: matches,
+                next: 0,
+                flags,
+                loc: loc.clone(),
+            });
         }
     }
 
@@ -1023,8 +1148,15 @@ impl<'a> Pre<'a> {
             return;
         }
         let canon = std::fs::canonicalize(file).unwrap_or_else(|_| file.to_path_buf());
-        let depth = self.stack.iter().filter(|f| matches!(f, Frame::File(_))).count();
-        let looping = self.stack.iter().any(|f| matches!(f, Frame::File(ff) if ff.canon == canon));
+        let depth = self
+            .stack
+            .iter()
+            .filter(|f| matches!(f, Frame::File(_)))
+            .count();
+        let looping = self
+            .stack
+            .iter()
+            .any(|f| matches!(f, Frame::File(ff) if ff.canon == canon));
         if looping || depth >= MAX_INCLUDE_DEPTH {
             let why = if looping {
                 "it is already being read (include loop)".to_string()
@@ -1033,14 +1165,20 @@ impl<'a> Pre<'a> {
             };
             self.diags
                 .quiet_warning(Some(loc), format!("Not including '{shown}': {why}"))
-                .with_help("keepalived would include it again until it runs out of file descriptors");
+                .with_help(
+                    "keepalived would include it again until it runs out of file descriptors",
+                );
             return;
         }
         match std::fs::read(file) {
             Ok(data) => {
                 // A new file starts with the include_check of the file that includes it.
                 let inherited = self.current_file().map(|f| f.flags).unwrap_or(0);
-                let inherited = if self.opts.all_config { INC_ALL } else { inherited };
+                let inherited = if self.opts.all_config {
+                    INC_ALL
+                } else {
+                    inherited
+                };
                 self.push_file(file.to_path_buf(), data, inherited);
             }
             Err(e) => {
@@ -1106,18 +1244,35 @@ fn next_physical(ff: &mut FileFrame) -> Option<(Vec<u8>, u32)> {
 /// The next values and text of a repetition, None when it is finished.
 fn next_repeat(rep: &mut Repeat) -> Option<(Vec<(String, String)>, String)> {
     match rep {
-        Repeat::Seq { var, next, step, last, hex, text, done } => {
+        Repeat::Seq {
+            var,
+            next,
+            step,
+            last,
+            hex,
+            text,
+            done,
+        } => {
             if *done {
                 return None;
             }
-            let val = if *hex { format!("{:x}", *next as u64) } else { next.to_string() };
+            let val = if *hex {
+                format!("{:x}", *next as u64)
+            } else {
+                next.to_string()
+            };
             match next.checked_add(*step) {
                 Some(n) if !((*step > 0 && n > *last) || (*step < 0 && n < *last)) => *next = n,
                 _ => *done = true,
             }
             Some((vec![(var.clone(), val)], text.clone()))
         }
-        Repeat::Lst { vars, values, next, text } => {
+        Repeat::Lst {
+            vars,
+            values,
+            next,
+            text,
+        } => {
             let vals = values.get(*next)?;
             *next += 1;
             let assign = vars
@@ -1133,7 +1288,10 @@ fn next_repeat(rep: &mut Repeat) -> Option<(Vec<(String, String)>, String)> {
 /// keepalived's decomment: removes the comment, `\` before `#`/`!` outside quotes, leading and
 /// trailing blanks (also before a final `\`, which is kept).
 fn decomment(line: &[u8]) -> Vec<u8> {
-    let start = line.iter().take_while(|&&b| b == b' ' || b == b'\t').count();
+    let start = line
+        .iter()
+        .take_while(|&&b| b == b' ' || b == b'\t')
+        .count();
     let mut s: Vec<u8> = line[start..].to_vec();
     let mut quote = false;
     let mut cont = false;
@@ -1224,7 +1382,10 @@ fn split_brace(line: &str) -> (String, Option<String>) {
     let mut residue = None;
     if let Some(p) = brace {
         let skip = if p == 0 {
-            1 + b[1..].iter().take_while(|&&c| c == b' ' || c == b'\t').count()
+            1 + b[1..]
+                .iter()
+                .take_while(|&&c| c == b' ' || c == b'\t')
+                .count()
         } else {
             0
         };
@@ -1267,7 +1428,11 @@ fn apply_include_check(current: u8, args: &[&str]) -> u8 {
     if args.is_empty() {
         return INC_ALL;
     }
-    let mut flags = if args.iter().all(|a| a.starts_with(['+', '-'])) { current } else { 0 };
+    let mut flags = if args.iter().all(|a| a.starts_with(['+', '-'])) {
+        current
+    } else {
+        0
+    };
     for a in args {
         let (remove, name) = match a.as_bytes().first() {
             Some(b'-') => (true, &a[1..]),
@@ -1304,7 +1469,7 @@ fn brace_expand(pattern: &str) -> (Vec<String>, bool) {
     while let Some(s) = work.pop() {
         if out.len() + work.len() > MAX_BRACE_TERMS {
             out.push(s);
-            out.extend(work.drain(..));
+            out.append(&mut work);
             out.push(String::new());
             break;
         }
@@ -1468,6 +1633,14 @@ fn skip_blanks(buf: &[u8], mut p: usize) -> usize {
         p += 1;
     }
     p
+}
+
+/// A well-mixed, non-zero xorshift state from a seed.
+fn splitmix64(seed: u64) -> u64 {
+    let mut z = seed.wrapping_add(0x9e37_79b9_7f4a_7c15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    (z ^ (z >> 31)) | 1
 }
 
 /// strtoul on digits (saturating); returns the value and the bytes used (leading blanks too).

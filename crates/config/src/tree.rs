@@ -17,6 +17,8 @@ pub struct Arg {
     pub text: String,
     /// Whether it was written in double quotes.
     pub quoted: bool,
+    /// A quoted string whose closing quote is missing.
+    pub unterminated: bool,
     /// Where it is.
     pub location: Location,
 }
@@ -81,7 +83,12 @@ pub fn build(lines: &[Line], diags: &mut Diagnostics) -> Vec<Node> {
                     }
                     let quoted = tok.kind == TokenKind::Quoted;
                     match &mut pending {
-                        Some(p) => p.args.push(Arg { text: tok.text, quoted, location: loc }),
+                        Some(p) => p.args.push(Arg {
+                            text: tok.text,
+                            quoted,
+                            unterminated: !tok.terminated,
+                            location: loc,
+                        }),
                         None => {
                             pending = Some(Pending { keyword: tok.text, location: loc, args: vec![] })
                         }

@@ -167,6 +167,10 @@ pub(crate) fn script_value(node: &Node, d: &mut Diagnostics) -> Option<Script> {
         missing(node, d);
         return None;
     };
+    if cmd.unterminated {
+        // Already reported as an unmatched quote; keepalived drops the script.
+        return None;
+    }
     let argv = match split_command(&cmd.text) {
         Ok(v) => v,
         Err(e) => {

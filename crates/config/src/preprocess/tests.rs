@@ -43,7 +43,10 @@ impl Drop for Scratch {
 }
 
 fn opts() -> Options {
-    Options { config_id: "main".into(), ..Options::default() }
+    Options {
+        config_id: "main".into(),
+        ..Options::default()
+    }
 }
 
 fn run_with(path: &Path, o: &Options) -> (Vec<Line>, Diagnostics) {
@@ -61,7 +64,13 @@ fn pp_opts(content: &str, o: &Options) -> (Vec<String>, Diagnostics) {
     let s = Scratch::new();
     let p = s.write("keepalived.conf", content);
     let (lines, d) = run_with(&p, o);
-    (lines.into_iter().map(|l| l.text.trim().to_string()).collect(), d)
+    (
+        lines
+            .into_iter()
+            .map(|l| l.text.trim().to_string())
+            .collect(),
+        d,
+    )
 }
 
 fn texts(content: &str) -> Vec<String> {
@@ -84,23 +93,45 @@ fn plain_lines_comments_and_locations() {
     );
     let (lines, d) = run_with(&p, &opts());
     let t: Vec<&str> = lines.iter().map(|l| l.text.as_str()).collect();
-    assert_eq!(t, ["global_defs", "{", "  router_id r1", "  notification_email \\#x", "}"]);
+    assert_eq!(
+        t,
+        [
+            "global_defs",
+            "{",
+            "  router_id r1",
+            "  notification_email \\#x",
+            "}"
+        ]
+    );
     let nums: Vec<u32> = lines.iter().map(|l| l.location.line).collect();
     assert_eq!(nums, [1, 1, 2, 5, 6]);
-    assert!(lines.iter().all(|l| l.location.col == 0 && *l.location.file == p));
+    assert!(lines
+        .iter()
+        .all(|l| l.location.col == 0 && *l.location.file == p));
     assert_eq!(d.exit_code(), 0);
 }
 
 #[test]
 fn quoted_comment_chars_are_kept() {
-    assert_eq!(texts("script \"echo # not ! comment\" # yes"), ["script \"echo # not ! comment\""]);
+    assert_eq!(
+        texts("script \"echo # not ! comment\" # yes"),
+        ["script \"echo # not ! comment\""]
+    );
 }
 
 #[test]
 fn braces_split_lines_like_keepalived() {
     assert_eq!(
         texts("virtual_ipaddress { 10.0.0.1/24 }\nnotify \"a { b }\" {x"),
-        ["virtual_ipaddress", "{", "10.0.0.1/24", "}", "notify \"a { b }\"", "{", "x"]
+        [
+            "virtual_ipaddress",
+            "{",
+            "10.0.0.1/24",
+            "}",
+            "notify \"a { b }\"",
+            "{",
+            "x"
+        ]
     );
 }
 
@@ -126,7 +157,9 @@ fn long_lines_are_cut_at_1023_bytes() {
 #[test]
 fn binary_file_does_not_panic() {
     let s = Scratch::new();
-    let data: Vec<u8> = (0..200_000u32).map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8).collect();
+    let data: Vec<u8> = (0..200_000u32)
+        .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
+        .collect();
     let p = s.write("bin.conf", data);
     let _ = run_with(&p, &opts());
 }
@@ -171,12 +204,24 @@ fn missing_root_is_logged_or_fatal_with_all_config() {
     assert!(lines.is_empty());
     assert_eq!(d.exit_code(), 0);
     assert!(has_msg(&d, "Config files missing"));
-    let (_, d) = run_with(&s.path("nope.conf"), &Options { all_config: true, ..opts() });
+    let (_, d) = run_with(
+        &s.path("nope.conf"),
+        &Options {
+            all_config: true,
+            ..opts()
+        },
+    );
     assert_eq!(d.exit_code(), 4);
     let (_, d) = run_with(&s.dir, &opts());
     assert_eq!(d.exit_code(), 0);
     assert!(has_msg(&d, "is a directory"));
-    let (_, d) = run_with(&s.dir, &Options { all_config: true, ..opts() });
+    let (_, d) = run_with(
+        &s.dir,
+        &Options {
+            all_config: true,
+            ..opts()
+        },
+    );
     assert_eq!(d.exit_code(), 4);
 }
 
@@ -210,14 +255,28 @@ fn include_relative_glob_and_braces() {
     );
     let (lines, d) = run_with(&root, &opts());
     let t: Vec<&str> = lines.iter().map(|l| l.text.as_str()).collect();
-    let pwd = std::fs::canonicalize(&s.dir).expect("canon").display().to_string();
+    let pwd = std::fs::canonicalize(&s.dir)
+        .expect("canon")
+        .display()
+        .to_string();
     assert_eq!(
         t,
-        ["first", "from_a", &format!("from_c {pwd}"), "from_b", "from_d2", "from_d1", "last"]
+        [
+            "first",
+            "from_a",
+            &format!("from_c {pwd}"),
+            "from_b",
+            "from_d2",
+            "from_d1",
+            "last"
+        ]
     );
     assert_eq!(d.exit_code(), 0, "{:?}", d.items());
     // Lines of included files carry their own file and line.
-    let c = lines.iter().find(|l| l.text.starts_with("from_c")).expect("from_c");
+    let c = lines
+        .iter()
+        .find(|l| l.text.starts_with("from_c"))
+        .expect("from_c");
     assert!(c.location.file.ends_with("c.conf"));
     assert_eq!(c.location.line, 1);
 }
@@ -228,7 +287,11 @@ fn include_missing_is_only_logged() {
     assert_eq!(t, ["after"]);
     assert_eq!(d.exit_code(), 0);
     assert!(has_msg(&d, "Config files missing 'nonexist.conf'"));
-    let i = d.items().iter().find(|i| i.message.contains("nonexist")).expect("diag");
+    let i = d
+        .items()
+        .iter()
+        .find(|i| i.message.contains("nonexist"))
+        .expect("diag");
     assert_eq!(i.location.as_ref().map(|l| l.line), Some(1));
 }
 
@@ -293,7 +356,13 @@ fn all_config_makes_every_include_strict() {
     let root = s.write("k.conf", "include mid.conf\n");
     let (_, d) = run_with(&root, &opts());
     assert_eq!(d.exit_code(), 0);
-    let (_, d) = run_with(&root, &Options { all_config: true, ..opts() });
+    let (_, d) = run_with(
+        &root,
+        &Options {
+            all_config: true,
+            ..opts()
+        },
+    );
     assert_eq!(d.exit_code(), 6);
     assert!(has_msg(&d, "No config files matched 'nomatch*.conf'"));
 }
@@ -348,7 +417,10 @@ fn include_rest_of_line_after_brace_comes_after_the_file() {
 fn include_after_substitution_and_conditional() {
     let s = Scratch::new();
     s.write("i.conf", "inner\n");
-    let root = s.write("k.conf", "$F=i.conf\ninclude $F\n@main include i.conf\n@other include i.conf\n");
+    let root = s.write(
+        "k.conf",
+        "$F=i.conf\ninclude $F\n@main include i.conf\n@other include i.conf\n",
+    );
     let (lines, _) = run_with(&root, &opts());
     let t: Vec<&str> = lines.iter().map(|l| l.text.as_str()).collect();
     assert_eq!(t, ["inner", "inner"]);
@@ -357,7 +429,10 @@ fn include_after_substitution_and_conditional() {
 #[test]
 fn brace_expansion() {
     assert_eq!(brace_expand("a{b,c}d").0, ["abd", "acd"]);
-    assert_eq!(brace_expand("{foo/{,cat,dog},bar}").0, ["foo/", "foo/cat", "foo/dog", "bar"]);
+    assert_eq!(
+        brace_expand("{foo/{,cat,dog},bar}").0,
+        ["foo/", "foo/cat", "foo/dog", "bar"]
+    );
     assert_eq!(brace_expand("{x}"), (vec!["x".to_string()], true));
     assert_eq!(brace_expand("plain"), (vec!["plain".to_string()], false));
     assert_eq!(brace_expand("un{closed").0, ["un{closed"]);
@@ -391,7 +466,21 @@ fn parameter_uses() {
     );
     assert_eq!(
         t,
-        ["abc", "abcy", "$Xy", "abc,z", "\"abc)\"", "abc =abc", "spaced  value", "\"e$X\"", "${UNDEF} $UNDEF"]
+        [
+            "abc",
+            "abcy",
+            "$Xy",
+            "abc,z",
+            "\"abc)\"",
+            "abc =abc",
+            "spaced  value",
+            "\"e$X\"",
+            "$",
+            "{",
+            "UNDEF",
+            "}",
+            "$UNDEF"
+        ]
     );
 }
 
@@ -426,7 +515,13 @@ fn multiline_definitions() {
     assert_eq!(
         t,
         [
-            "\"m1 vv\"", "\"m2\"", "\"m3\"", "\"pre\" \"m1 vv\"", "\"m2\"", "\"m3\"", "\"x ${M}\"",
+            "\"m1 vv\"",
+            "\"m2\"",
+            "\"m3\"",
+            "\"pre\" \"m1 vv\"",
+            "\"m2\"",
+            "\"m3\"",
+            "\"x ${M}\"",
             "$M ,"
         ]
     );
@@ -442,14 +537,14 @@ fn multiline_definition_ends_at_blank_line() {
 fn multiline_whole_blocks_and_nesting() {
     let t = texts(concat!(
         "$RS= \\\n",
-        "real_server 192.168.${VS}.${RS} 80 { \\\n",
+        "real_server 192.168.${VS}.${RS_NUM} 80 { \\\n",
         "  weight 1 \\\n",
         "}\n",
         "$VS_BLOCK= \\\n",
         "virtual_server 10.0.${VS}.4 80 { \\\n",
-        "  $RS=1 \\\n",
+        "  $RS_NUM=1 \\\n",
         "  $RS \\\n",
-        "  $RS=2 \\\n",
+        "  $RS_NUM=2 \\\n",
         "  $RS \\\n",
         "}\n",
         "$VS=0\n",
@@ -458,16 +553,32 @@ fn multiline_whole_blocks_and_nesting() {
     assert_eq!(
         t,
         [
-            "virtual_server 10.0.0.4 80", "{", "real_server 192.168.0.1 80", "{", "weight 1", "}",
-            "real_server 192.168.0.2 80", "{", "weight 1", "}", "}"
+            "virtual_server 10.0.0.4 80",
+            "{",
+            "real_server 192.168.0.1 80",
+            "{",
+            "weight 1",
+            "}",
+            "real_server 192.168.0.2 80",
+            "{",
+            "weight 1",
+            "}",
+            "}"
         ]
     );
 }
 
 #[test]
 fn builtins() {
-    let o = Options { config_id: "node1".into(), random_seed: Some(7), ..Options::default() };
-    let (t, _) = pp_opts("\"${_INSTANCE}\"\na${_HASH}b${_BANG}c\n\"${_HASH}\"\n$_PWD\n", &o);
+    let o = Options {
+        config_id: "node1".into(),
+        random_seed: Some(7),
+        ..Options::default()
+    };
+    let (t, _) = pp_opts(
+        "\"${_INSTANCE}\"\na${_HASH}b${_BANG}c\n\"${_HASH}\"\n$_PWD\n",
+        &o,
+    );
     assert_eq!(t[0], "\"node1\"");
     assert_eq!(t[1], "a\\#b\\!c");
     assert_eq!(t[2], "\"#\"");
@@ -475,7 +586,10 @@ fn builtins() {
     // The lexer reads the escaped characters back.
     let toks = crate::lexer::tokenize(&t[1]);
     assert_eq!(toks[0].text, "a#b!c");
-    let o = Options { instance: "inst".into(), ..o };
+    let o = Options {
+        instance: "inst".into(),
+        ..o
+    };
     assert_eq!(pp_opts("${_INSTANCE}", &o).0, ["inst"]);
 }
 
@@ -486,29 +600,45 @@ fn builtins_can_be_overridden() {
 
 #[test]
 fn random_is_deterministic_and_in_range() {
-    let o = Options { random_seed: Some(42), ..opts() };
+    let o = Options {
+        random_seed: Some(42),
+        ..opts()
+    };
     let content = "${_RANDOM}\n".repeat(50);
     let (a, _) = pp_opts(&content, &o);
     let (b, _) = pp_opts(&content, &o);
     assert_eq!(a, b);
     assert!(a.iter().all(|v| v.parse::<u32>().is_ok_and(|n| n <= 32767)));
     assert!(a.iter().any(|v| v != &a[0]));
-    let (c, _) = pp_opts(&content, &Options { random_seed: Some(43), ..opts() });
+    let (c, _) = pp_opts(
+        &content,
+        &Options {
+            random_seed: Some(43),
+            ..opts()
+        },
+    );
     assert_ne!(a, c);
 }
 
 #[test]
 fn random_with_parameters_reproduces_2_2_7() {
     // keepalived 2.2.7 mangles the text after ${_RANDOM min max}: "x ${_RANDOM 5 7} y" gives
-    // "x N y_RANDOM 5 7} y" (the value, one character, then the old text from the name on).
-    let (t, _) = pp_opts("x ${_RANDOM 5 7} y\n", &Options { random_seed: Some(1), ..opts() });
+    // "x N _RANDOM 5 7} y" (the value, the character after the `}`, then the old text from the
+    // name on), which then splits at the `}`.
+    let (t, _) = pp_opts(
+        "x ${_RANDOM 5 7} y\n",
+        &Options {
+            random_seed: Some(1),
+            ..opts()
+        },
+    );
     assert_eq!(t.len(), 3);
     let first = t[0].as_bytes();
     assert!(matches!(first[2], b'5'..=b'7'), "{t:?}");
-    assert_eq!(&t[0][3..], " y_RANDOM 5 7");
+    assert_eq!(&t[0][3..], " _RANDOM 5 7");
     assert_eq!(t[1..], ["}", "y"]);
     // A trailing space inside the braces is not a use.
-    assert_eq!(texts("${_RANDOM  5 7 }"), ["${_RANDOM  5 7", "}"]);
+    assert_eq!(texts("${_RANDOM  5 7 }"), ["$", "{", "_RANDOM  5 7", "}"]);
 }
 
 #[test]
@@ -550,18 +680,27 @@ fn seq_forms() {
     assert_eq!(texts("~SEQ(n, -2) a${n}"), ["a-1", "a-2"]);
     assert_eq!(texts("~SEQ(z, 0) a${z}"), ["a1", "a0"]);
     assert_eq!(texts("~SEQx(h, 9, 3, 15) h${h}"), ["h9", "hc", "hf"]);
-    assert_eq!(texts("~SEQx(h, 0x90, 0x10, 0xc0) ${h}"), ["90", "a0", "b0", "c0"]);
+    assert_eq!(
+        texts("~SEQx(h, 0x90, 0x10, 0xc0) ${h}"),
+        ["90", "a0", "b0", "c0"]
+    );
     assert_eq!(texts("~SEQ (w,1) w${w}"), ["w1"]);
     assert_eq!(texts("~SEQ( w , 1 , 2 )\"s${w}\""), ["\"s1\"", "\"s2\""]);
     assert_eq!(texts("~SEQ(w 1) bad"), ["bad", "bad"]);
-    assert_eq!(texts("$SN=2\n~SEQ(w,$SN) p${w}\n~SEQ(v,${SN}) q${v}"), ["p1", "p2", "q1", "q2"]);
+    assert_eq!(
+        texts("$SN=2\n~SEQ(w,$SN) p${w}\n~SEQ(v,${SN}) q${v}"),
+        ["p1", "p2", "q1", "q2"]
+    );
     // The variable stays defined; $i followed by a space is replaced too.
     assert_eq!(texts("~SEQ(i,3)\nafter $i"), ["after 3"]);
 }
 
 #[test]
 fn seq_nested_and_with_multiline() {
-    assert_eq!(texts("~SEQ(a,1,2) ~SEQ(b,1,2) ab${a}${b}"), ["ab11", "ab12", "ab21", "ab22"]);
+    assert_eq!(
+        texts("~SEQ(a,1,2) ~SEQ(b,1,2) ab${a}${b}"),
+        ["ab11", "ab12", "ab21", "ab22"]
+    );
     let t = texts("$ML= \\\n m${i}a \\\n m${i}b\n~SEQ(i,2) $ML\nend\n");
     assert_eq!(t, ["m1a", "m1b", "m2a", "m2b", "end"]);
     assert_eq!(texts("$SQ=~SEQ(k,2) k${k}\n$SQ\n"), ["k1", "k2"]);
@@ -575,12 +714,18 @@ fn seq_errors() {
     for (line, msg) in [
         ("~SEQ(w,1,0,3) x", "Invalid ~SEQ values"),
         ("~SEQ(w,1,-1,3) x", "Invalid ~SEQ values"),
-        ("~SEQx(w,-1,3) x", "~SEQx is only valid for positive numbers"),
+        (
+            "~SEQx(w,-1,3) x",
+            "~SEQx is only valid for positive numbers",
+        ),
         ("~SEQ(w) x", "Invalid ~SEQ definition"),
         ("~SEQ(w,1,2,3,4) x", "Invalid ~SEQ definition"),
         ("~SEQfoo", "Invalid ~SEQ specification"),
         ("~SEQ(w,1 x", "~SEQ parameter strings too long"),
-        (&format!("~SEQ(w,{}) x", "1".repeat(70)), "~SEQ parameter strings too long"),
+        (
+            &format!("~SEQ(w,{}) x", "1".repeat(70)),
+            "~SEQ parameter strings too long",
+        ),
     ] {
         let (t, d) = pp(&format!("{line}\nnext"));
         assert_eq!(t, ["next"], "{line}");
@@ -598,21 +743,29 @@ fn seq_errors() {
 #[test]
 fn lst_forms() {
     assert_eq!(texts("~LST(l, x, y , z) l${l}"), ["lx", "ly", "lz"]);
-    assert_eq!(texts("~LST({p,q},{1,2},{3,4}) pq${p}${q}"), ["pq12", "pq34"]);
+    assert_eq!(
+        texts("~LST({p,q},{1,2},{3,4}) pq${p}${q}"),
+        ["pq12", "pq34"]
+    );
     assert_eq!(texts("~LST({a,b},{1},{2,3}) v${a}-${b}"), ["v1-", "v2-3"]);
     assert_eq!(texts("~LST(a,1,,2) v${a}"), ["v1", "v", "v2"]);
     assert_eq!(texts("~LST(a,) v${a}"), ["v"]);
     assert_eq!(texts("~LST({a,b}, 1, 2) v${a}-${b}"), ["v1-", "v2-"]);
     assert_eq!(texts("~LST({ a , b },{ 1 , 2 }) v${a}-${b}"), ["v1-2"]);
     assert_eq!(texts("~LST(a,{1},{2})v${a}"), ["v1", "v2"]);
-    assert_eq!(texts("~LST(a,a{b) v${a}"), ["va{b"]);
+    assert_eq!(texts("~LST(a,a{b) \"v${a}\""), ["\"va{b\""]);
     assert_eq!(
         texts("~LST(IP, 1, 2) ~LST(IP1, 5,6) 192.169.${IP}.${IP1}"),
         ["192.169.1.5", "192.169.1.6", "192.169.2.5", "192.169.2.6"]
     );
     assert_eq!(
         texts("~LST({IP, IP1}, {10,1},{20,4}) ~SEQ(IP2,168,2,170) 192.${IP2}.${IP}.${IP1}"),
-        ["192.168.10.1", "192.170.10.1", "192.168.20.4", "192.170.20.4"]
+        [
+            "192.168.10.1",
+            "192.170.10.1",
+            "192.168.20.4",
+            "192.170.20.4"
+        ]
     );
 }
 
