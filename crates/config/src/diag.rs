@@ -25,7 +25,11 @@ impl Location {
 
     /// The same line at another column; used for tokens within a line.
     pub fn at_col(&self, col: u32) -> Self {
-        Location { file: self.file.clone(), line: self.line, col }
+        Location {
+            file: self.file.clone(),
+            line: self.line,
+            col,
+        }
     }
 }
 
@@ -239,7 +243,11 @@ impl Diagnostics {
 
     /// The worst verdict met so far (by code order, as keepalived ranks them).
     pub fn worst(&self) -> Verdict {
-        self.items.iter().map(|d| d.verdict).max().unwrap_or(Verdict::Clean)
+        self.items
+            .iter()
+            .map(|d| d.verdict)
+            .max()
+            .unwrap_or(Verdict::Clean)
     }
 
     /// Whether the diagnostic still counts: after a failed checked include keepalived never runs
@@ -320,7 +328,10 @@ mod tests {
     #[test]
     fn nearest_finds_typo() {
         let known = ["virtual_router_id", "priority", "interface"];
-        assert_eq!(nearest("virtual_routr_id", known), Some("virtual_router_id"));
+        assert_eq!(
+            nearest("virtual_routr_id", known),
+            Some("virtual_router_id")
+        );
         assert_eq!(nearest("prority", known), Some("priority"));
         assert_eq!(nearest("zzz", known), None);
     }

@@ -58,7 +58,10 @@ impl FakeEnvironment {
     /// The namespace of the differential test: eth0, eth1, eth2, ha, mgt; root and nobody;
     /// /bin/true and killall resolve; /tmp is world-writable.
     pub fn lab() -> Self {
-        let mut e = FakeEnvironment { hostname: "testhost".into(), ..Default::default() };
+        let mut e = FakeEnvironment {
+            hostname: "testhost".into(),
+            ..Default::default()
+        };
         for i in ["lo", "eth0", "eth1", "eth2", "ha", "mgt"] {
             e.interfaces.insert(i.into());
         }
@@ -72,7 +75,13 @@ impl FakeEnvironment {
             e.programs.insert(name.into(), path.into());
         }
         e.users.insert("root".into(), User { uid: 0, gid: 0 });
-        e.users.insert("nobody".into(), User { uid: 65534, gid: 65534 });
+        e.users.insert(
+            "nobody".into(),
+            User {
+                uid: 65534,
+                gid: 65534,
+            },
+        );
         e.groups.insert("root".into(), 0);
         e.groups.insert("nogroup".into(), 65534);
         e.writable.insert("/tmp".into());

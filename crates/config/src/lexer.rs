@@ -74,11 +74,21 @@ pub fn tokenize(line: &str) -> Vec<Token> {
         match c {
             '#' | '!' => break,
             '{' => {
-                out.push(Token { kind: TokenKind::Open, text: "{".into(), col, terminated: true });
+                out.push(Token {
+                    kind: TokenKind::Open,
+                    text: "{".into(),
+                    col,
+                    terminated: true,
+                });
                 i += 1;
             }
             '}' => {
-                out.push(Token { kind: TokenKind::Close, text: "}".into(), col, terminated: true });
+                out.push(Token {
+                    kind: TokenKind::Close,
+                    text: "}".into(),
+                    col,
+                    terminated: true,
+                });
                 i += 1;
             }
             '"' => {
@@ -91,7 +101,12 @@ pub fn tokenize(line: &str) -> Vec<Token> {
                 // Skip the closing quote (an unterminated string runs to the end of the line).
                 let terminated = i < chars.len();
                 i += 1;
-                out.push(Token { kind: TokenKind::Quoted, text, col, terminated });
+                out.push(Token {
+                    kind: TokenKind::Quoted,
+                    text,
+                    col,
+                    terminated,
+                });
             }
             _ => {
                 let mut text = String::new();
@@ -111,7 +126,12 @@ pub fn tokenize(line: &str) -> Vec<Token> {
                     text.push(c);
                     i += 1;
                 }
-                out.push(Token { kind: TokenKind::Word, text, col, terminated: true });
+                out.push(Token {
+                    kind: TokenKind::Word,
+                    text,
+                    col,
+                    terminated: true,
+                });
             }
         }
     }
@@ -128,7 +148,10 @@ mod tests {
 
     #[test]
     fn words_and_braces() {
-        assert_eq!(texts("virtual_ipaddress { 10.0.0.1 }"), ["virtual_ipaddress", "{", "10.0.0.1", "}"]);
+        assert_eq!(
+            texts("virtual_ipaddress { 10.0.0.1 }"),
+            ["virtual_ipaddress", "{", "10.0.0.1", "}"]
+        );
         assert_eq!(texts("vrrp_instance VI_1{"), ["vrrp_instance", "VI_1", "{"]);
         assert_eq!(texts("  }}"), ["}", "}"]);
     }
@@ -138,7 +161,10 @@ mod tests {
         assert_eq!(texts("priority 100 # the prio"), ["priority", "100"]);
         assert_eq!(texts("priority 100! bang"), ["priority", "100"]);
         assert_eq!(texts("! whole line"), Vec::<String>::new());
-        assert_eq!(texts(r#"script "echo # not a comment""#), ["script", "echo # not a comment"]);
+        assert_eq!(
+            texts(r#"script "echo # not a comment""#),
+            ["script", "echo # not a comment"]
+        );
         assert_eq!(strip_comment(r#"a "b#c" #d"#), r#"a "b#c" "#);
     }
 

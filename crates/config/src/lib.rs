@@ -8,11 +8,11 @@
 
 pub mod diag;
 pub mod env;
+pub mod keywords;
 pub mod lexer;
+pub mod model;
 pub mod preprocess;
 pub mod tree;
-pub mod keywords;
-pub mod model;
 
 use diag::Diagnostics;
 use env::Environment;
@@ -33,5 +33,8 @@ pub fn load(path: &Path, opts: &preprocess::Options, env: &dyn Environment) -> L
     let lines = preprocess::preprocess(path, opts, &mut diagnostics);
     let nodes = tree::build(&lines, &mut diagnostics);
     let config = model::build(&nodes, env, &mut diagnostics);
-    Loaded { config, diagnostics }
+    Loaded {
+        config,
+        diagnostics,
+    }
 }

@@ -1116,7 +1116,7 @@ impl<'a> Pre<'a> {
     fn report_include(&mut self, loc: &Location, msg: String, fail: bool) {
         if fail {
             self.diags
-                .security(Some(loc), msg)
+                .include_failure(Some(loc), msg)
                 .with_help("a strict include check failed (keepalived -t exits 6)");
         } else {
             self.diags.quiet_warning(Some(loc), msg);

@@ -54,7 +54,10 @@ impl Node {
 
     /// Location of the n-th argument, or of the keyword when it is missing.
     pub fn arg_location(&self, n: usize) -> &Location {
-        self.args.get(n).map(|a| &a.location).unwrap_or(&self.location)
+        self.args
+            .get(n)
+            .map(|a| &a.location)
+            .unwrap_or(&self.location)
     }
 }
 
@@ -78,7 +81,10 @@ pub fn build(lines: &[Line], diags: &mut Diagnostics) -> Vec<Node> {
                 TokenKind::Word | TokenKind::Quoted => {
                     if !tok.terminated {
                         diags
-                            .error(Some(&loc), format!("unmatched quote: '{}'", line.text.trim()))
+                            .error(
+                                Some(&loc),
+                                format!("unmatched quote: '{}'", line.text.trim()),
+                            )
                             .with_help("a string opened with '\"' needs a closing '\"'");
                     }
                     let quoted = tok.kind == TokenKind::Quoted;
@@ -90,7 +96,11 @@ pub fn build(lines: &[Line], diags: &mut Diagnostics) -> Vec<Node> {
                             location: loc,
                         }),
                         None => {
-                            pending = Some(Pending { keyword: tok.text, location: loc, args: vec![] })
+                            pending = Some(Pending {
+                                keyword: tok.text,
+                                location: loc,
+                                args: vec![],
+                            })
                         }
                     }
                 }
@@ -149,7 +159,9 @@ pub fn build(lines: &[Line], diags: &mut Diagnostics) -> Vec<Node> {
                             }
                         }
                     } else {
-                        diags.error(Some(&loc), "extra '}' found").with_help("no block is open here");
+                        diags
+                            .error(Some(&loc), "extra '}' found")
+                            .with_help("no block is open here");
                     }
                 }
             }
@@ -160,9 +172,15 @@ pub fn build(lines: &[Line], diags: &mut Diagnostics) -> Vec<Node> {
     }
     if stack.len() > 1 {
         let missing = stack.len() - 1;
-        let where_ = stack.last().and_then(|(o, _)| o.as_ref()).map(|o| o.location.clone());
+        let where_ = stack
+            .last()
+            .and_then(|(o, _)| o.as_ref())
+            .map(|o| o.location.clone());
         diags
-            .error(where_.as_ref(), format!("{missing} missing '}}'(s): a block is not closed"))
+            .error(
+                where_.as_ref(),
+                format!("{missing} missing '}}'(s): a block is not closed"),
+            )
             .with_help("every '{' needs a matching '}'");
         while stack.len() > 1 {
             if let Some((Some(mut owner), children)) = stack.pop() {
@@ -180,7 +198,12 @@ pub fn build(lines: &[Line], diags: &mut Diagnostics) -> Vec<Node> {
 
 fn push_pending(stack: &mut [(Option<Node>, Vec<Node>)], p: Pending) {
     if let Some((_, c)) = stack.last_mut() {
-        c.push(Node { keyword: p.keyword, location: p.location, args: p.args, block: None });
+        c.push(Node {
+            keyword: p.keyword,
+            location: p.location,
+            args: p.args,
+            block: None,
+        });
     }
 }
 

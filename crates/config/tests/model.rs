@@ -1,6 +1,8 @@
 //! Model tests, block by block: keepalived's defaults, cross-field rules and verdicts, on a
 //! fake machine (interfaces eth0..eth2, ha, mgt; /bin/true and killall; users root, nobody).
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use ka_config::env::FakeEnvironment;
 use ka_config::model::{Auth, InitialState};
 use ka_config::preprocess::Options;
@@ -18,7 +20,10 @@ fn load_with(text: &str, env: &FakeEnvironment) -> Loaded {
     std::fs::create_dir_all(&dir).unwrap();
     let path: PathBuf = dir.join("keepalived.conf");
     std::fs::write(&path, text).unwrap();
-    let opts = Options { config_id: "testhost".into(), ..Options::default() };
+    let opts = Options {
+        config_id: "testhost".into(),
+        ..Options::default()
+    };
     let loaded = ka_config::load(&path, &opts, env);
     std::fs::remove_dir_all(&dir).unwrap();
     loaded
@@ -63,7 +68,10 @@ fn global_defs_values_and_errors() {
     assert_eq!(code("global_defs {\n vrrp_version\n}\n"), 2);
     assert_eq!(code("global_defs {\n router_id\n}\n"), 5);
     assert_eq!(code("global_defs {\n script_user nosuchuser\n}\n"), 5);
-    assert_eq!(code("global_defs {\n smtp_server no-such-host.invalid\n}\n"), 5);
+    assert_eq!(
+        code("global_defs {\n smtp_server no-such-host.invalid\n}\n"),
+        5
+    );
     assert_eq!(code("global_defs {\n smtp_server 127.0.0.1 25\n}\n"), 0);
 }
 
@@ -71,7 +79,12 @@ fn global_defs_values_and_errors() {
 fn unknown_keyword_suggests_nearest() {
     let l = load(&inst(" virtual_routr_id 5"));
     assert_eq!(l.diagnostics.exit_code(), 5);
-    let d = l.diagnostics.items().iter().find(|d| d.message.contains("virtual_routr_id")).unwrap();
+    let d = l
+        .diagnostics
+        .items()
+        .iter()
+        .find(|d| d.message.contains("virtual_routr_id"))
+        .unwrap();
     assert_eq!(d.help.as_deref(), Some("did you mean 'virtual_router_id'?"));
     let loc = d.location.as_ref().unwrap();
     assert_eq!((loc.line, loc.col), (5, 2));
@@ -135,7 +148,11 @@ fn advert_int_v2_rounds_v3_centiseconds() {
 fn vrid_range() {
     assert_eq!(code(&inst(" virtual_router_id 255")), 0);
     for bad in ["0", "256", "abc", "-1"] {
-        assert_eq!(code(&inst(&format!(" virtual_router_id {bad}"))), 5, "{bad}");
+        assert_eq!(
+            code(&inst(&format!(" virtual_router_id {bad}"))),
+            5,
+            "{bad}"
+        );
     }
     assert_eq!(
         code("vrrp_instance X {\n interface eth0\n virtual_ipaddress { 10.0.0.1 }\n}\n"),
@@ -155,13 +172,25 @@ fn ipv6_instances_are_v3_and_families_do_not_mix() {
 
 #[test]
 fn authentication() {
-    let l = load(&inst(" authentication {\n auth_type PASS\n auth_pass secret\n }"));
-    assert_eq!(l.config.instances[0].authentication, Some(Auth::Pass("secret".into())));
+    let l = load(&inst(
+        " authentication {\n auth_type PASS\n auth_pass secret\n }",
+    ));
+    assert_eq!(
+        l.config.instances[0].authentication,
+        Some(Auth::Pass("secret".into()))
+    );
     assert_eq!(l.diagnostics.exit_code(), 0);
-    let l = load(&inst(" authentication {\n auth_type PASS\n auth_pass 123456789\n }"));
-    assert_eq!(l.config.instances[0].authentication, Some(Auth::Pass("12345678".into())));
+    let l = load(&inst(
+        " authentication {\n auth_type PASS\n auth_pass 123456789\n }",
+    ));
+    assert_eq!(
+        l.config.instances[0].authentication,
+        Some(Auth::Pass("12345678".into()))
+    );
     assert_eq!(l.diagnostics.exit_code(), 5);
-    let l = load(&inst(" version 3\n authentication {\n auth_type PASS\n auth_pass x\n }"));
+    let l = load(&inst(
+        " version 3\n authentication {\n auth_type PASS\n auth_pass x\n }",
+    ));
     assert_eq!(l.config.instances[0].authentication, None);
     assert_eq!(l.diagnostics.exit_code(), 5);
 }
@@ -188,7 +217,13 @@ fn missing_interface_is_5_and_hides_script_security() {
 #[test]
 fn script_security_rules() {
     // Any existing script without enable_script_security: 6, tracked or not.
-    assert_eq!(code(&format!("vrrp_script s {{\n script \"/bin/true\"\n}}\n{}", inst(""))), 6);
+    assert_eq!(
+        code(&format!(
+            "vrrp_script s {{\n script \"/bin/true\"\n}}\n{}",
+            inst("")
+        )),
+        6
+    );
     // A tracked script whose program is missing is disabled: 5.
     assert_eq!(
         code(&format!(
@@ -223,8 +258,10 @@ fn script_splitting_and_user() {
     let s = l.config.instances[0].notify.master.as_ref().unwrap();
     assert_eq!(s.argv, ["/bin/true", "a b", "c"]);
     assert_eq!(s.user.as_deref(), Some("nobody"));
-    let l =
-        load(&format!("vrrp_script s {{\n script /usr/bin/killall -0 sshd\n}}\n{}", inst("")));
+    let l = load(&format!(
+        "vrrp_script s {{\n script /usr/bin/killall -0 sshd\n}}\n{}",
+        inst("")
+    ));
     assert_eq!(
         l.config.vrrp_scripts[0].script.as_ref().unwrap().argv,
         ["/usr/bin/killall", "-0", "sshd"]
@@ -233,14 +270,23 @@ fn script_splitting_and_user() {
 
 #[test]
 fn vrrp_script_defaults_and_ranges() {
-    let l = load(&format!("vrrp_script s {{\n script /bin/true\n interval 2\n}}\n{}", inst("")));
+    let l = load(&format!(
+        "vrrp_script s {{\n script /bin/true\n interval 2\n}}\n{}",
+        inst("")
+    ));
     let s = &l.config.vrrp_scripts[0];
     assert_eq!(
         (s.interval_us, s.timeout_us, s.weight, s.rise, s.fall),
         (2_000_000, 2_000_000, 0, 1, 1)
     );
     let sec = "global_defs {\n enable_script_security\n script_user root\n}\n";
-    for bad in ["weight 300", "interval 0", "rise 0", "fall 0", "timeout abc"] {
+    for bad in [
+        "weight 300",
+        "interval 0",
+        "rise 0",
+        "fall 0",
+        "timeout abc",
+    ] {
         let t = format!(
             "{sec}vrrp_script s {{\n script /bin/true\n {bad}\n}}\n{}",
             inst(" track_script { s }")
@@ -262,10 +308,29 @@ fn track_references() {
 
 #[test]
 fn sync_groups() {
-    let two = format!("{}\n{}", inst(""), inst("").replace("VI_1", "VI_2").replace("51", "52"));
-    assert_eq!(code(&format!("{two}vrrp_sync_group G {{\n group {{\n VI_1\n VI_2\n }}\n}}\n")), 0);
-    assert_eq!(code(&format!("{two}vrrp_sync_group G {{\n group {{\n VI_1\n }}\n}}\n")), 5);
-    assert_eq!(code(&format!("{two}vrrp_sync_group G {{\n group {{\n VI_1\n VI_9\n }}\n}}\n")), 5);
+    let two = format!(
+        "{}\n{}",
+        inst(""),
+        inst("").replace("VI_1", "VI_2").replace("51", "52")
+    );
+    assert_eq!(
+        code(&format!(
+            "{two}vrrp_sync_group G {{\n group {{\n VI_1\n VI_2\n }}\n}}\n"
+        )),
+        0
+    );
+    assert_eq!(
+        code(&format!(
+            "{two}vrrp_sync_group G {{\n group {{\n VI_1\n }}\n}}\n"
+        )),
+        5
+    );
+    assert_eq!(
+        code(&format!(
+            "{two}vrrp_sync_group G {{\n group {{\n VI_1\n VI_9\n }}\n}}\n"
+        )),
+        5
+    );
 }
 
 #[test]
@@ -273,7 +338,13 @@ fn duplicate_vrid_and_names() {
     let a = inst("");
     assert_eq!(code(&format!("{a}{}", a.replace("VI_1", "VI_2"))), 5);
     assert_eq!(code(&format!("{a}{}", a.replace("51", "52"))), 5);
-    assert_eq!(code(&format!("{a}{}", a.replace("VI_1", "VI_2").replace("eth0", "eth1"))), 0);
+    assert_eq!(
+        code(&format!(
+            "{a}{}",
+            a.replace("VI_1", "VI_2").replace("eth0", "eth1")
+        )),
+        0
+    );
 }
 
 #[test]
@@ -287,11 +358,27 @@ fn address_route_rule_lines() {
     assert_eq!(l.diagnostics.exit_code(), 0);
     assert_eq!(code(&inst(" virtual_ipaddress {\n 10.0.0.5/33\n }")), 5);
     assert_eq!(code(&inst(" virtual_ipaddress {\n 10.0.0.5 bogus\n }")), 5);
-    assert_eq!(code(&inst(" virtual_routes {\n 10.1.0.0/16 via 10.0.0.1 dev eth0\n }")), 0);
-    assert_eq!(code(&inst(" virtual_routes {\n 10.1.0.0/16 via 10.0.0.1\n }")), 5);
+    assert_eq!(
+        code(&inst(
+            " virtual_routes {\n 10.1.0.0/16 via 10.0.0.1 dev eth0\n }"
+        )),
+        0
+    );
+    assert_eq!(
+        code(&inst(" virtual_routes {\n 10.1.0.0/16 via 10.0.0.1\n }")),
+        5
+    );
     assert_eq!(code(&inst(" virtual_routes {\n 10.1.0.0/16 via\n }")), 2);
-    assert_eq!(code(&inst(" virtual_rules {\n from 10.0.0.0/24 table 100 preference 100\n }")), 0);
-    assert_eq!(code(&inst(" virtual_rules {\n from 10.0.0.0/24 table 100\n }")), 5);
+    assert_eq!(
+        code(&inst(
+            " virtual_rules {\n from 10.0.0.0/24 table 100 preference 100\n }"
+        )),
+        0
+    );
+    assert_eq!(
+        code(&inst(" virtual_rules {\n from 10.0.0.0/24 table 100\n }")),
+        5
+    );
 }
 
 #[test]
@@ -305,7 +392,10 @@ fn strict_mode() {
     assert!(l.config.instances[0].lower_prio_no_advert);
     assert_eq!(l.diagnostics.exit_code(), 5);
     assert_eq!(
-        code(&format!("global_defs {{\n vrrp_strict\n}}\n{}", inst(" unicast_peer { 10.0.0.9 }"))),
+        code(&format!(
+            "global_defs {{\n vrrp_strict\n}}\n{}",
+            inst(" unicast_peer { 10.0.0.9 }")
+        )),
         0
     );
 }

@@ -8,7 +8,12 @@ use clap::{ArgAction, Parser};
 #[command(name = "keepalived-rs", version, disable_version_flag = true, about)]
 pub struct Cli {
     /// Use the specified configuration file.
-    #[arg(short = 'f', long = "use-file", value_name = "FILE", default_value = "/etc/keepalived/keepalived.conf")]
+    #[arg(
+        short = 'f',
+        long = "use-file",
+        value_name = "FILE",
+        default_value = "/etc/keepalived/keepalived.conf"
+    )]
     pub use_file: String,
     /// Only run with the VRRP subsystem.
     #[arg(short = 'P', long = "vrrp")]

@@ -41,11 +41,17 @@ impl Environment for SystemEnvironment {
 
     fn user(&self, name: &str) -> Option<User> {
         let u = nix::unistd::User::from_name(name).ok().flatten()?;
-        Some(User { uid: u.uid.as_raw(), gid: u.gid.as_raw() })
+        Some(User {
+            uid: u.uid.as_raw(),
+            gid: u.gid.as_raw(),
+        })
     }
 
     fn group(&self, name: &str) -> Option<u32> {
-        nix::unistd::Group::from_name(name).ok().flatten().map(|g| g.gid.as_raw())
+        nix::unistd::Group::from_name(name)
+            .ok()
+            .flatten()
+            .map(|g| g.gid.as_raw())
     }
 
     fn unsafe_component(&self, path: &Path) -> Option<PathBuf> {
@@ -71,7 +77,9 @@ impl Environment for SystemEnvironment {
 
     fn host_resolves(&self, name: &str) -> bool {
         use std::net::ToSocketAddrs;
-        (name, 25u16).to_socket_addrs().is_ok_and(|mut a| a.next().is_some())
+        (name, 25u16)
+            .to_socket_addrs()
+            .is_ok_and(|mut a| a.next().is_some())
     }
 
     fn hostname(&self) -> String {

@@ -5,6 +5,8 @@
 //! Needs root, `ip` and `keepalived`. Without them the test says so loudly and, under CI
 //! (`CI=true`), fails instead of passing silently.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -21,11 +23,21 @@ impl Namespace {
         ns.ip(&["-n", &ns.name, "link", "set", "lo", "up"]);
         for i in ["eth0", "eth1", "eth2", "ha", "mgt"] {
             let peer = format!("{i}p");
-            ns.ip(&["-n", &ns.name, "link", "add", i, "type", "veth", "peer", "name", &peer]);
+            ns.ip(&[
+                "-n", &ns.name, "link", "add", i, "type", "veth", "peer", "name", &peer,
+            ]);
             ns.ip(&["-n", &ns.name, "link", "set", i, "up"]);
             ns.ip(&["-n", &ns.name, "link", "set", &peer, "up"]);
         }
-        ns.ip(&["-n", &ns.name, "addr", "add", "192.168.200.2/24", "dev", "eth0"]);
+        ns.ip(&[
+            "-n",
+            &ns.name,
+            "addr",
+            "add",
+            "192.168.200.2/24",
+            "dev",
+            "eth0",
+        ]);
         ns.ip(&["-n", &ns.name, "addr", "add", "10.0.0.2/24", "dev", "eth1"]);
         ns
     }
@@ -53,7 +65,9 @@ impl Namespace {
 
 impl Drop for Namespace {
     fn drop(&mut self) {
-        let _ = Command::new("ip").args(["netns", "del", &self.name]).status();
+        let _ = Command::new("ip")
+            .args(["netns", "del", &self.name])
+            .status();
     }
 }
 
@@ -67,11 +81,15 @@ fn which(program: &str) -> bool {
 /// Skips loudly, or fails under CI.
 fn prerequisites() -> bool {
     let root = nix::unistd::geteuid().is_root();
-    let missing: Vec<&str> = [("root", root), ("ip", which("ip")), ("keepalived", which("keepalived"))]
-        .into_iter()
-        .filter(|(_, ok)| !ok)
-        .map(|(n, _)| n)
-        .collect();
+    let missing: Vec<&str> = [
+        ("root", root),
+        ("ip", which("ip")),
+        ("keepalived", which("keepalived")),
+    ]
+    .into_iter()
+    .filter(|(_, ok)| !ok)
+    .map(|(n, _)| n)
+    .collect();
     if missing.is_empty() {
         return true;
     }
@@ -141,22 +159,38 @@ fn config_test_exit_codes_match_keepalived() {
         let args = fixture_args(&abs);
         let theirs = ns.exit_code("keepalived", &args, &abs);
         let mine = ns.exit_code(ours, &args, &abs);
-        let name = abs.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_default();
+        let name = abs
+            .file_name()
+            .map(|n| n.to_string_lossy().to_string())
+            .unwrap_or_default();
         let gap = gaps.iter().find(|(n, _)| *n == name);
         match (theirs == mine, gap) {
             (true, Some(_)) => gaps_closed.push(name),
             (true, None) => {}
-            (false, Some((_, why))) => gap_hits.push(format!("{name}: keepalived {theirs}, ours {mine} ({why})")),
+            (false, Some((_, why))) => {
+                gap_hits.push(format!("{name}: keepalived {theirs}, ours {mine} ({why})"))
+            }
             (false, None) => mismatches.push(format!("{name}: keepalived {theirs}, ours {mine}")),
         }
     }
     eprintln!("{} fixtures compared", files.len());
     if !gap_hits.is_empty() {
-        eprintln!("*** {} known gaps (tests/fixtures/KNOWN_GAPS):", gap_hits.len());
+        eprintln!(
+            "*** {} known gaps (tests/fixtures/KNOWN_GAPS):",
+            gap_hits.len()
+        );
         for g in &gap_hits {
             eprintln!("    {g}");
         }
     }
-    assert!(gaps_closed.is_empty(), "known gaps now match; remove them from KNOWN_GAPS: {gaps_closed:?}");
-    assert!(mismatches.is_empty(), "{} verdicts differ:\n{}", mismatches.len(), mismatches.join("\n"));
+    assert!(
+        gaps_closed.is_empty(),
+        "known gaps now match; remove them from KNOWN_GAPS: {gaps_closed:?}"
+    );
+    assert!(
+        mismatches.is_empty(),
+        "{} verdicts differ:\n{}",
+        mismatches.len(),
+        mismatches.join("\n")
+    );
 }

@@ -54,9 +54,15 @@ pub fn address_line(line: &Node, d: &mut Diagnostics) -> Option<VirtualAddress> 
     while k < w.len() {
         let (opt, loc) = w[k];
         let value = w.get(k + 1).map(|x| x.0.to_string());
-        let needs_value = matches!(opt, "brd" | "broadcast" | "dev" | "scope" | "label" | "peer" | "preferred_lft");
+        let needs_value = matches!(
+            opt,
+            "brd" | "broadcast" | "dev" | "scope" | "label" | "peer" | "preferred_lft"
+        );
         if needs_value && value.is_none() {
-            d.error(Some(loc), format!("address {}: '{opt}' needs a value", w[0].0));
+            d.error(
+                Some(loc),
+                format!("address {}: '{opt}' needs a value", w[0].0),
+            );
             return Some(a);
         }
         match opt {
@@ -67,8 +73,11 @@ pub fn address_line(line: &Node, d: &mut Diagnostics) -> Option<VirtualAddress> 
                 if !matches!(v.as_str(), "site" | "link" | "host" | "nowhere" | "global")
                     && v.parse::<u8>().is_err()
                 {
-                    d.error(Some(loc), format!("address {}: invalid scope '{v}'", w[0].0))
-                        .with_help("expected site, link, host, nowhere or global");
+                    d.error(
+                        Some(loc),
+                        format!("address {}: invalid scope '{v}'", w[0].0),
+                    )
+                    .with_help("expected site, link, host, nowhere or global");
                 }
                 a.scope = Some(v);
             }
@@ -86,7 +95,8 @@ pub fn address_line(line: &Node, d: &mut Diagnostics) -> Option<VirtualAddress> 
                 k += 1;
                 continue;
             }
-            "home" | "-nodad" | "nodad" | "mngtmpaddr" | "noprefixroute" | "autojoin" | "use_vmac" => {
+            "home" | "-nodad" | "nodad" | "mngtmpaddr" | "noprefixroute" | "autojoin"
+            | "use_vmac" => {
                 a.flags.push(opt.to_string());
                 k += 1;
                 continue;
@@ -103,20 +113,84 @@ pub fn address_line(line: &Node, d: &mut Diagnostics) -> Option<VirtualAddress> 
     Some(a)
 }
 
-const ROUTE_TYPES: &[&str] = &["unicast", "blackhole", "unreachable", "prohibit", "throw", "local", "broadcast", "anycast", "multicast", "nat"];
-const ROUTE_VALUE_OPTS: &[&str] = &[
-    "src", "to", "via", "gw", "or", "dev", "oif", "scope", "table", "metric", "priority", "preference",
-    "proto", "protocol", "tos", "dsfield", "realms", "realm", "mtu", "advmss", "rtt", "rttvar",
-    "reordering", "window", "cwnd", "ssthresh", "initcwnd", "initrwnd", "features", "quickack",
-    "fastopen_no_cookie", "congctl", "pref", "expires", "rto_min", "hoplimit", "nexthop", "weight", "encap",
-    "ttl-propagate", "as", "from", "lock",
+const ROUTE_TYPES: &[&str] = &[
+    "unicast",
+    "blackhole",
+    "unreachable",
+    "prohibit",
+    "throw",
+    "local",
+    "broadcast",
+    "anycast",
+    "multicast",
+    "nat",
 ];
-const ROUTE_FLAGS: &[&str] = &["onlink", "pervasive", "no_track", "add", "append", "prepend", "inet6", "lock"];
+const ROUTE_VALUE_OPTS: &[&str] = &[
+    "src",
+    "to",
+    "via",
+    "gw",
+    "or",
+    "dev",
+    "oif",
+    "scope",
+    "table",
+    "metric",
+    "priority",
+    "preference",
+    "proto",
+    "protocol",
+    "tos",
+    "dsfield",
+    "realms",
+    "realm",
+    "mtu",
+    "advmss",
+    "rtt",
+    "rttvar",
+    "reordering",
+    "window",
+    "cwnd",
+    "ssthresh",
+    "initcwnd",
+    "initrwnd",
+    "features",
+    "quickack",
+    "fastopen_no_cookie",
+    "congctl",
+    "pref",
+    "expires",
+    "rto_min",
+    "hoplimit",
+    "nexthop",
+    "weight",
+    "encap",
+    "ttl-propagate",
+    "as",
+    "from",
+    "lock",
+];
+const ROUTE_FLAGS: &[&str] = &[
+    "onlink",
+    "pervasive",
+    "no_track",
+    "add",
+    "append",
+    "prepend",
+    "inet6",
+    "lock",
+];
 
 /// One `virtual_routes` line.
 pub fn route_line(line: &Node, d: &mut Diagnostics) -> Option<RouteLine> {
     let w = words(line);
-    let mut r = RouteLine { to: String::new(), kind: None, options: vec![], no_track: false, location: line.location.clone() };
+    let mut r = RouteLine {
+        to: String::new(),
+        kind: None,
+        options: vec![],
+        no_track: false,
+        location: line.location.clone(),
+    };
     let mut k = 0;
     while k < w.len() {
         let (word, loc) = w[k];
@@ -147,7 +221,10 @@ pub fn route_line(line: &Node, d: &mut Diagnostics) -> Option<RouteLine> {
                 if matches!(word, "via" | "gw" | "src") {
                     let addr = v.strip_prefix("inet6 ").unwrap_or(v);
                     if addr != "inet" && addr != "inet6" && parse_prefix(addr).is_none() {
-                        d.error(Some(loc), format!("route: invalid address '{v}' after '{word}'"));
+                        d.error(
+                            Some(loc),
+                            format!("route: invalid address '{v}' after '{word}'"),
+                        );
                     }
                 }
                 r.options.push((word.to_string(), v.to_string()));
@@ -160,8 +237,11 @@ pub fn route_line(line: &Node, d: &mut Diagnostics) -> Option<RouteLine> {
             k += 1;
             continue;
         }
-        d.error(Some(loc), format!("route: unknown or misplaced word '{word}'"))
-            .with_help("virtual_routes lines use 'ip route' syntax without abbreviations");
+        d.error(
+            Some(loc),
+            format!("route: unknown or misplaced word '{word}'"),
+        )
+        .with_help("virtual_routes lines use 'ip route' syntax without abbreviations");
         return None;
     }
     if r.to.is_empty() {
@@ -172,16 +252,55 @@ pub fn route_line(line: &Node, d: &mut Diagnostics) -> Option<RouteLine> {
 }
 
 const RULE_VALUE_OPTS: &[&str] = &[
-    "from", "to", "table", "lookup", "iif", "oif", "fwmark", "preference", "priority", "pref", "tos",
-    "dsfield", "realms", "goto", "suppress_prefixlength", "suppress_ifgroup", "uidrange", "ip_proto",
-    "ipproto", "sport", "dport", "protocol", "nat", "map-to", "tun_id", "l3mdev",
+    "from",
+    "to",
+    "table",
+    "lookup",
+    "iif",
+    "oif",
+    "fwmark",
+    "preference",
+    "priority",
+    "pref",
+    "tos",
+    "dsfield",
+    "realms",
+    "goto",
+    "suppress_prefixlength",
+    "suppress_ifgroup",
+    "uidrange",
+    "ip_proto",
+    "ipproto",
+    "sport",
+    "dport",
+    "protocol",
+    "nat",
+    "map-to",
+    "tun_id",
+    "l3mdev",
 ];
-const RULE_FLAGS: &[&str] = &["not", "no_track", "inet", "inet6", "l3mdev", "unicast", "blackhole", "unreachable", "prohibit", "nop"];
+const RULE_FLAGS: &[&str] = &[
+    "not",
+    "no_track",
+    "inet",
+    "inet6",
+    "l3mdev",
+    "unicast",
+    "blackhole",
+    "unreachable",
+    "prohibit",
+    "nop",
+];
 
 /// One `virtual_rules` line.
 pub fn rule_line(line: &Node, d: &mut Diagnostics) -> Option<RuleLine> {
     let w = words(line);
-    let mut r = RuleLine { options: vec![], inet6: false, no_track: false, location: line.location.clone() };
+    let mut r = RuleLine {
+        options: vec![],
+        inet6: false,
+        no_track: false,
+        location: line.location.clone(),
+    };
     let mut k = 0;
     while k < w.len() {
         let (word, loc) = w[k];
@@ -200,7 +319,10 @@ pub fn rule_line(line: &Node, d: &mut Diagnostics) -> Option<RuleLine> {
                 return None;
             };
             if matches!(word, "from" | "to") && *v != "all" && parse_prefix(v).is_none() {
-                d.error(Some(loc), format!("rule: invalid address '{v}' after '{word}'"));
+                d.error(
+                    Some(loc),
+                    format!("rule: invalid address '{v}' after '{word}'"),
+                );
             }
             r.options.push((word.to_string(), v.to_string()));
             k += 2;
@@ -220,18 +342,28 @@ pub fn rule_line(line: &Node, d: &mut Diagnostics) -> Option<RuleLine> {
 /// One `unicast_peer` line: `ADDRESS [min_ttl N] [max_ttl N]`.
 pub fn unicast_peer(line: &Node, d: &mut Diagnostics) -> Option<UnicastPeer> {
     let Ok(address) = line.keyword.parse::<IpAddr>() else {
-        d.error(Some(&line.location), format!("unicast_peer: invalid address '{}'", line.keyword));
+        d.error(
+            Some(&line.location),
+            format!("unicast_peer: invalid address '{}'", line.keyword),
+        );
         return None;
     };
-    let mut p = UnicastPeer { address, min_ttl: None, max_ttl: None };
+    let mut p = UnicastPeer {
+        address,
+        min_ttl: None,
+        max_ttl: None,
+    };
     let mut k = 0;
     while k < line.args.len() {
         match line.args[k].text.as_str() {
             "min_ttl" => p.min_ttl = uint(line, k + 1, 0, 255, d).map(|v| v as u8),
             "max_ttl" => p.max_ttl = uint(line, k + 1, 0, 255, d).map(|v| v as u8),
             other => {
-                d.error(Some(&line.args[k].location), format!("unicast_peer {address}: unknown option '{other}'"))
-                    .with_help("expected min_ttl N or max_ttl N");
+                d.error(
+                    Some(&line.args[k].location),
+                    format!("unicast_peer {address}: unknown option '{other}'"),
+                )
+                .with_help("expected min_ttl N or max_ttl N");
                 return Some(p);
             }
         }

@@ -71,7 +71,10 @@ pub fn build(nodes: &[Node], env: &dyn Environment, d: &mut Diagnostics) -> Conf
                     if !env.interface_exists(&line.keyword) {
                         d.fatal(
                             Some(&line.location),
-                            format!("unknown interface {} specified for linkbeat interface", line.keyword),
+                            format!(
+                                "unknown interface {} specified for linkbeat interface",
+                                line.keyword
+                            ),
                         );
                     }
                 }
@@ -113,13 +116,19 @@ pub(crate) fn other_keyword(
                 Some(&node.location),
                 format!("'{}' is not a keepalived 2.2.7 keyword", node.keyword),
             )
-            .with_help(format!("{}; keepalived-rs {}", kw.note, "keeps it as parsed-only"));
+            .with_help(format!(
+                "{}; keepalived-rs {}",
+                kw.note, "keeps it as parsed-only"
+            ));
             parsed_only.push(raw(block, node));
         }
         Some(_) => {
             d.note(
                 Some(&node.location),
-                format!("'{}' is recognised but has no effect yet (parsed-only)", node.keyword),
+                format!(
+                    "'{}' is recognised but has no effect yet (parsed-only)",
+                    node.keyword
+                ),
             );
             parsed_only.push(raw(block, node));
         }
@@ -134,7 +143,11 @@ pub(crate) fn unknown_keyword(block: &str, node: &Node, d: &mut Diagnostics) {
         .unwrap_or_default();
     let diag = d.warning(
         Some(&node.location),
-        format!("unknown keyword '{}' in {}", node.keyword, block_name(block)),
+        format!(
+            "unknown keyword '{}' in {}",
+            node.keyword,
+            block_name(block)
+        ),
     );
     if let Some(near) = nearest(&node.keyword, known.iter().copied()) {
         diag.with_help(format!("did you mean '{near}'?"));
@@ -154,8 +167,11 @@ pub(crate) fn block_lines<'a>(node: &'a Node, d: &mut Diagnostics) -> &'a [Node]
     match &node.block {
         Some(children) => children,
         None => {
-            d.error(Some(&node.location), format!("'{}' needs a '{{' block", node.keyword))
-                .with_help(format!("write '{} {{ ... }}'", node.keyword));
+            d.error(
+                Some(&node.location),
+                format!("'{}' needs a '{{' block", node.keyword),
+            )
+            .with_help(format!("write '{} {{ ... }}'", node.keyword));
             &[]
         }
     }
@@ -174,12 +190,18 @@ pub(crate) fn script_value(node: &Node, d: &mut Diagnostics) -> Option<Script> {
     let argv = match split_command(&cmd.text) {
         Ok(v) => v,
         Err(e) => {
-            d.error(Some(&cmd.location), format!("{}: {e}: '{}'", node.keyword, cmd.text));
+            d.error(
+                Some(&cmd.location),
+                format!("{}: {e}: '{}'", node.keyword, cmd.text),
+            );
             return None;
         }
     };
     if argv.is_empty() {
-        d.error(Some(&cmd.location), format!("{}: empty command", node.keyword));
+        d.error(
+            Some(&cmd.location),
+            format!("{}: empty command", node.keyword),
+        );
         return None;
     }
     let (user, group) = match node.arg(1) {
@@ -189,16 +211,27 @@ pub(crate) fn script_value(node: &Node, d: &mut Diagnostics) -> Option<Script> {
         },
         None => (None, None),
     };
-    Some(Script { command: cmd.text.clone(), argv, user, group })
+    Some(Script {
+        command: cmd.text.clone(),
+        argv,
+        user,
+        group,
+    })
 }
 
 /// Reads `USER [GROUP]` (also `USER:GROUP`).
 pub(crate) fn run_as(node: &Node, d: &mut Diagnostics) -> Option<RunAs> {
     let u = word(node, 0, d)?;
     if let Some((u, g)) = u.split_once(':') {
-        return Some(RunAs { user: u.to_string(), group: Some(g.to_string()) });
+        return Some(RunAs {
+            user: u.to_string(),
+            group: Some(g.to_string()),
+        });
     }
-    Some(RunAs { user: u, group: node.arg(1).map(|a| a.text.clone()) })
+    Some(RunAs {
+        user: u,
+        group: node.arg(1).map(|a| a.text.clone()),
+    })
 }
 
 fn set<T>(slot: &mut T, v: Option<T>) {
@@ -211,7 +244,10 @@ fn fifo(node: &Node, f: &mut NotifyFifo, d: &mut Diagnostics) {
     if let Some(p) = word(node, 0, d) {
         f.path = Some(p);
         if let Some(u) = node.arg(1) {
-            f.owner = Some(RunAs { user: u.text.clone(), group: node.arg(2).map(|g| g.text.clone()) });
+            f.owner = Some(RunAs {
+                user: u.text.clone(),
+                group: node.arg(2).map(|g| g.text.clone()),
+            });
         }
     }
 }
@@ -221,7 +257,10 @@ fn soft_word(kw: &Node, what: &str, d: &mut Diagnostics) -> Option<String> {
     match kw.arg(0) {
         Some(a) => Some(a.text.clone()),
         None => {
-            d.error(Some(&kw.location), format!("{}: {what} missing - ignoring", kw.keyword));
+            d.error(
+                Some(&kw.location),
+                format!("{}: {what} missing - ignoring", kw.keyword),
+            );
             None
         }
     }
@@ -234,34 +273,53 @@ fn global_defs(node: &Node, cfg: &mut Config, env: &dyn Environment, d: &mut Dia
         let k = kw.keyword.as_str();
         match k {
             "router_id" => g.router_id = soft_word(kw, "router id", d),
-            "notification_email" => {
-                g.notification_email.extend(block_lines(kw, d).iter().map(|l| l.keyword.clone()))
-            }
+            "notification_email" => g
+                .notification_email
+                .extend(block_lines(kw, d).iter().map(|l| l.keyword.clone())),
             "notification_email_from" => {
                 g.notification_email_from = soft_word(kw, "sender address", d)
             }
             "smtp_server" => {
                 if let Some(host) = word(kw, 0, d) {
-                    let port = if kw.arg(1).is_some() { uint(kw, 1, 1, 65535, d) } else { Some(25) };
+                    let port = if kw.arg(1).is_some() {
+                        uint(kw, 1, 1, 65535, d)
+                    } else {
+                        Some(25)
+                    };
                     if host.parse::<std::net::IpAddr>().is_err() && !env.host_resolves(&host) {
-                        d.error(Some(kw.arg_location(0)), format!("invalid smtp server {host}: the name does not resolve"));
+                        d.error(
+                            Some(kw.arg_location(0)),
+                            format!("invalid smtp server {host}: the name does not resolve"),
+                        );
                     }
-                    g.smtp_server = Some(SmtpServer { host, port: port.unwrap_or(25) as u16 });
+                    g.smtp_server = Some(SmtpServer {
+                        host,
+                        port: port.unwrap_or(25) as u16,
+                    });
                 }
             }
             "smtp_helo_name" => g.smtp_helo_name = word(kw, 0, d),
-            "smtp_connect_timeout" => {
-                set(&mut g.smtp_connect_timeout, uint(kw, 0, 1, 3600, d).map(|v| v as u32))
-            }
+            "smtp_connect_timeout" => set(
+                &mut g.smtp_connect_timeout,
+                uint(kw, 0, 1, 3600, d).map(|v| v as u32),
+            ),
             "smtp_alert" => g.smtp_alert = flag(kw, d),
             "smtp_alert_vrrp" => g.smtp_alert_vrrp = flag(kw, d),
             "script_user" => {
                 if kw.args.is_empty() {
-                    d.error(Some(&kw.location), "script_user: no script username specified");
+                    d.error(
+                        Some(&kw.location),
+                        "script_user: no script username specified",
+                    );
                 } else if let Some(r) = run_as(kw, d) {
-                    if env.user(&r.user).is_none() || r.group.as_ref().is_some_and(|g| env.group(g).is_none()) {
-                        d.error(Some(&kw.location), format!("script_user {}: no such user or group", r.user))
-                            .with_help("error setting global script uid/gid");
+                    if env.user(&r.user).is_none()
+                        || r.group.as_ref().is_some_and(|g| env.group(g).is_none())
+                    {
+                        d.error(
+                            Some(&kw.location),
+                            format!("script_user {}: no such user or group", r.user),
+                        )
+                        .with_help("error setting global script uid/gid");
                     }
                     g.script_user = Some(r);
                 }
@@ -269,11 +327,17 @@ fn global_defs(node: &Node, cfg: &mut Config, env: &dyn Environment, d: &mut Dia
             "startup_script" => g.startup_script = script_value(kw, d),
             "shutdown_script" => g.shutdown_script = script_value(kw, d),
             "vrrp_iptables" => {
-                d.warning(Some(&kw.location), "vrrp_iptables: iptables is not supported, nftables is used instead");
+                d.warning(
+                    Some(&kw.location),
+                    "vrrp_iptables: iptables is not supported, nftables is used instead",
+                );
             }
             "vrrp_priority" | "checker_priority" | "bfd_priority" => {
                 if kw.args.is_empty() {
-                    d.error(Some(&kw.location), format!("{k}: no process priority specified"));
+                    d.error(
+                        Some(&kw.location),
+                        format!("{k}: no process priority specified"),
+                    );
                 } else {
                     int(kw, 0, -20, 19, d);
                 }
@@ -281,13 +345,19 @@ fn global_defs(node: &Node, cfg: &mut Config, env: &dyn Environment, d: &mut Dia
             }
             "enable_script_security" => g.enable_script_security = true,
             "vrrp_version" => set(&mut g.vrrp_version, uint(kw, 0, 2, 3, d).map(|v| v as u8)),
-            "vrrp_garp_master_repeat" => set(&mut g.vrrp_garp_master_repeat, uint(kw, 0, 1, 65535, d).map(|v| v as u32)),
+            "vrrp_garp_master_repeat" => set(
+                &mut g.vrrp_garp_master_repeat,
+                uint(kw, 0, 1, 65535, d).map(|v| v as u32),
+            ),
             "vrrp_mcast_group4" => {
                 if let Some(a) = ip(kw, 0, d) {
                     if a.is_ipv4() && a.is_multicast() {
                         g.vrrp_mcast_group4 = a;
                     } else {
-                        d.error(Some(kw.arg_location(0)), format!("vrrp_mcast_group4 '{a}' is not an IPv4 multicast address"));
+                        d.error(
+                            Some(kw.arg_location(0)),
+                            format!("vrrp_mcast_group4 '{a}' is not an IPv4 multicast address"),
+                        );
                     }
                 }
             }
@@ -296,37 +366,71 @@ fn global_defs(node: &Node, cfg: &mut Config, env: &dyn Environment, d: &mut Dia
                     if a.is_ipv6() && a.is_multicast() {
                         g.vrrp_mcast_group6 = a;
                     } else {
-                        d.error(Some(kw.arg_location(0)), format!("vrrp_mcast_group6 '{a}' is not an IPv6 multicast address"));
+                        d.error(
+                            Some(kw.arg_location(0)),
+                            format!("vrrp_mcast_group6 '{a}' is not an IPv6 multicast address"),
+                        );
                     }
                 }
             }
-            "vrrp_garp_master_delay" => set(&mut g.vrrp_garp_master_delay, uint(kw, 0, 0, 86400, d).map(|v| v as u32)),
-            "vrrp_garp_master_refresh" => set(&mut g.vrrp_garp_master_refresh, uint(kw, 0, 0, 86400 * 365, d).map(|v| v as u32)),
-            "vrrp_garp_master_refresh_repeat" => set(&mut g.vrrp_garp_master_refresh_repeat, uint(kw, 0, 0, 65535, d).map(|v| v as u32)),
-            "vrrp_garp_lower_prio_delay" => g.vrrp_garp_lower_prio_delay = uint(kw, 0, 0, 86400, d).map(|v| v as u32),
-            "vrrp_garp_lower_prio_repeat" => g.vrrp_garp_lower_prio_repeat = uint(kw, 0, 0, 65535, d).map(|v| v as u32),
-            "vrrp_garp_interval" => set(&mut g.vrrp_garp_interval_us, seconds(kw, 0, 1, 4_294_967_295, d)),
-            "vrrp_gna_interval" => set(&mut g.vrrp_gna_interval_us, seconds(kw, 0, 1, 4_294_967_295, d)),
+            "vrrp_garp_master_delay" => set(
+                &mut g.vrrp_garp_master_delay,
+                uint(kw, 0, 0, 86400, d).map(|v| v as u32),
+            ),
+            "vrrp_garp_master_refresh" => set(
+                &mut g.vrrp_garp_master_refresh,
+                uint(kw, 0, 0, 86400 * 365, d).map(|v| v as u32),
+            ),
+            "vrrp_garp_master_refresh_repeat" => set(
+                &mut g.vrrp_garp_master_refresh_repeat,
+                uint(kw, 0, 0, 65535, d).map(|v| v as u32),
+            ),
+            "vrrp_garp_lower_prio_delay" => {
+                g.vrrp_garp_lower_prio_delay = uint(kw, 0, 0, 86400, d).map(|v| v as u32)
+            }
+            "vrrp_garp_lower_prio_repeat" => {
+                g.vrrp_garp_lower_prio_repeat = uint(kw, 0, 0, 65535, d).map(|v| v as u32)
+            }
+            "vrrp_garp_interval" => set(
+                &mut g.vrrp_garp_interval_us,
+                seconds(kw, 0, 1, 4_294_967_295, d),
+            ),
+            "vrrp_gna_interval" => set(
+                &mut g.vrrp_gna_interval_us,
+                seconds(kw, 0, 1, 4_294_967_295, d),
+            ),
             "vrrp_min_garp" => set(&mut g.vrrp_min_garp, flag(kw, d)),
             "vrrp_strict" => g.vrrp_strict = true,
             "vrrp_check_unicast_src" => g.vrrp_check_unicast_src = true,
             "vrrp_skip_check_adv_addr" => g.vrrp_skip_check_adv_addr = true,
             "vrrp_lower_prio_no_advert" => set(&mut g.vrrp_lower_prio_no_advert, flag(kw, d)),
             "vrrp_higher_prio_send_advert" => set(&mut g.vrrp_higher_prio_send_advert, flag(kw, d)),
-            "vrrp_startup_delay" => set(&mut g.vrrp_startup_delay_us, seconds(kw, 0, 0, 3600 * 1_000_000, d)),
+            "vrrp_startup_delay" => set(
+                &mut g.vrrp_startup_delay_us,
+                seconds(kw, 0, 0, 3600 * 1_000_000, d),
+            ),
             "dynamic_interfaces" => {
                 g.dynamic_interfaces = true;
                 if let Some(a) = kw.arg(0) {
                     if a.text != "allow_if_changes" {
-                        d.error(Some(&a.location), format!("dynamic_interfaces: unknown option '{}'", a.text))
-                            .with_help("expected 'allow_if_changes'");
+                        d.error(
+                            Some(&a.location),
+                            format!("dynamic_interfaces: unknown option '{}'", a.text),
+                        )
+                        .with_help("expected 'allow_if_changes'");
                     }
                 }
             }
-            "vrrp_down_timer_adverts" => set(&mut g.vrrp_down_timer_adverts, uint(kw, 0, 1, 100, d).map(|v| v as u32)),
+            "vrrp_down_timer_adverts" => set(
+                &mut g.vrrp_down_timer_adverts,
+                uint(kw, 0, 1, 100, d).map(|v| v as u32),
+            ),
             "notify_fifo" => {
                 if kw.args.is_empty() {
-                    d.error(Some(&kw.location), "notify_fifo: no notify_fifo name specified");
+                    d.error(
+                        Some(&kw.location),
+                        "notify_fifo: no notify_fifo name specified",
+                    );
                 } else {
                     fifo(kw, &mut g.notify_fifo, d)
                 }
@@ -335,9 +439,16 @@ fn global_defs(node: &Node, cfg: &mut Config, env: &dyn Environment, d: &mut Dia
             "vrrp_notify_fifo" => fifo(kw, &mut g.vrrp_notify_fifo, d),
             "vrrp_notify_fifo_script" => g.vrrp_notify_fifo.script = script_value(kw, d),
             "max_auto_priority" => {
-                g.max_auto_priority = if kw.arg(0).is_some() { int(kw, 0, -1, 99, d).map(|v| v as i32) } else { Some(99) }
+                g.max_auto_priority = if kw.arg(0).is_some() {
+                    int(kw, 0, -1, 99, d).map(|v| v as i32)
+                } else {
+                    Some(99)
+                }
             }
-            "min_auto_priority_delay" => set(&mut g.min_auto_priority_delay_us, uint(kw, 0, 1, u64::from(u32::MAX), d)),
+            "min_auto_priority_delay" => set(
+                &mut g.min_auto_priority_delay_us,
+                uint(kw, 0, 1, u64::from(u32::MAX), d),
+            ),
             "reload_check_config" => {
                 g.reload_check_config = true;
                 g.reload_check_config_log = kw.arg(0).map(|a| a.text.clone());

@@ -143,10 +143,19 @@ mod tests {
 
     #[test]
     fn splits_like_keepalived() {
-        assert_eq!(split_command("killall -0 haproxy").unwrap(), ["killall", "-0", "haproxy"]);
+        assert_eq!(
+            split_command("killall -0 haproxy").unwrap(),
+            ["killall", "-0", "haproxy"]
+        );
         assert_eq!(split_command(r#"abcd" efg "h"#).unwrap(), ["abcd efg h"]);
-        assert_eq!(split_command("/bin/echo 'a b' c").unwrap(), ["/bin/echo", "a b", "c"]);
-        assert_eq!(split_command(r"a\tb \x41\102 \cA").unwrap(), ["a\tb", "AB", "\u{1}"]);
+        assert_eq!(
+            split_command("/bin/echo 'a b' c").unwrap(),
+            ["/bin/echo", "a b", "c"]
+        );
+        assert_eq!(
+            split_command(r"a\tb \x41\102 \cA").unwrap(),
+            ["a\tb", "AB", "\u{1}"]
+        );
         assert_eq!(split_command("  ").unwrap(), Vec::<String>::new());
         assert!(split_command("'oops").is_err());
     }

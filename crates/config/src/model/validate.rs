@@ -14,22 +14,49 @@ pub(super) fn apply_strict(
     d: &mut Diagnostics,
 ) {
     if i.authentication.is_some() {
-        d.warning(auth_loc.as_ref(), format!("({}) strict mode does not support authentication; ignoring it", i.name));
+        d.warning(
+            auth_loc.as_ref(),
+            format!(
+                "({}) strict mode does not support authentication; ignoring it",
+                i.name
+            ),
+        );
         i.authentication = None;
     }
     if i.preempt_delay_us != 0 {
-        d.warning(preempt_delay_loc.as_ref(), format!("({}) strict mode does not support preempt_delay; ignoring it", i.name));
+        d.warning(
+            preempt_delay_loc.as_ref(),
+            format!(
+                "({}) strict mode does not support preempt_delay; ignoring it",
+                i.name
+            ),
+        );
         i.preempt_delay_us = 0;
     }
     if !i.unicast_peer.is_empty() {
         // keepalived 2.2.7 accepts unicast peers in strict mode without a word.
-        d.quiet_warning(Some(&i.location), format!("({}) strict mode: unicast peers are not RFC behaviour", i.name));
+        d.quiet_warning(
+            Some(&i.location),
+            format!(
+                "({}) strict mode: unicast peers are not RFC behaviour",
+                i.name
+            ),
+        );
     }
     if i.virtual_ipaddress.is_empty() {
-        d.warning(Some(&i.location), format!("({}) strict mode requires at least one virtual IP address", i.name));
+        d.warning(
+            Some(&i.location),
+            format!(
+                "({}) strict mode requires at least one virtual IP address",
+                i.name
+            ),
+        );
     }
     if i.down_timer_adverts != 3 {
-        d.warning(Some(&i.location), format!("({}) strict mode requires down_timer_adverts 3", i.name));
+        d.warning(
+            Some(&i.location),
+            format!("({}) strict mode requires down_timer_adverts 3", i.name),
+        );
         i.down_timer_adverts = 3;
     }
     i.lower_prio_no_advert = true;
@@ -68,7 +95,14 @@ fn check_static(cfg: &Config, env: &dyn Environment, d: &mut Diagnostics, missin
     }
 }
 
-fn check_route(r: &RouteLine, what: &str, dynamic: bool, env: &dyn Environment, d: &mut Diagnostics, missing_if: &mut bool) {
+fn check_route(
+    r: &RouteLine,
+    what: &str,
+    dynamic: bool,
+    env: &dyn Environment,
+    d: &mut Diagnostics,
+    missing_if: &mut bool,
+) {
     match r.options.iter().find(|(k, _)| k == "dev" || k == "oif") {
         Some((_, dev)) => {
             if !check_interface(dev, what, &r.location, dynamic, env, d) {
@@ -77,8 +111,14 @@ fn check_route(r: &RouteLine, what: &str, dynamic: bool, env: &dyn Environment, 
         }
         None => {
             if r.kind.as_deref().is_none_or(|k| k == "unicast") {
-                d.warning(Some(&r.location), format!("cannot track {what} to {} with no interface specified, not tracking", r.to))
-                    .with_help("add 'dev IFNAME' (keepalived warns about this too)");
+                d.warning(
+                    Some(&r.location),
+                    format!(
+                        "cannot track {what} to {} with no interface specified, not tracking",
+                        r.to
+                    ),
+                )
+                .with_help("add 'dev IFNAME' (keepalived warns about this too)");
             }
         }
     }
@@ -87,42 +127,86 @@ fn check_route(r: &RouteLine, what: &str, dynamic: bool, env: &dyn Environment, 
 fn check_rule(r: &RuleLine, d: &mut Diagnostics) {
     let has = |k: &[&str]| r.options.iter().any(|(n, _)| k.contains(&n.as_str()));
     if !has(&["preference", "priority", "pref"]) {
-        d.warning(Some(&r.location), "rule has no preference specified - keepalived invents one")
-            .with_help("add 'preference N'");
+        d.warning(
+            Some(&r.location),
+            "rule has no preference specified - keepalived invents one",
+        )
+        .with_help("add 'preference N'");
     }
-    if !has(&["table", "lookup", "goto", "nop", "blackhole", "unreachable", "prohibit"]) {
-        d.error(Some(&r.location), "rule has no action (table, goto, blackhole...)");
+    if !has(&[
+        "table",
+        "lookup",
+        "goto",
+        "nop",
+        "blackhole",
+        "unreachable",
+        "prohibit",
+    ]) {
+        d.error(
+            Some(&r.location),
+            "rule has no action (table, goto, blackhole...)",
+        );
     }
     for (k, v) in &r.options {
-        if (k == "table" || k == "lookup") && v.parse::<u32>().is_err() && !matches!(v.as_str(), "main" | "local" | "default") {
+        if (k == "table" || k == "lookup")
+            && v.parse::<u32>().is_err()
+            && !matches!(v.as_str(), "main" | "local" | "default")
+        {
             d.error(Some(&r.location), format!("rule: unknown table '{v}'"));
         }
     }
 }
 
-fn check_interface(name: &str, what: &str, loc: &Location, cfg_dynamic: bool, env: &dyn Environment, d: &mut Diagnostics) -> bool {
+fn check_interface(
+    name: &str,
+    what: &str,
+    loc: &Location,
+    cfg_dynamic: bool,
+    env: &dyn Environment,
+    d: &mut Diagnostics,
+) -> bool {
     if env.interface_exists(name) {
         return true;
     }
     if cfg_dynamic {
-        d.quiet_warning(Some(loc), format!("interface {name} for {what} doesn't exist (dynamic_interfaces: waiting for it)"));
+        d.quiet_warning(
+            Some(loc),
+            format!(
+                "interface {name} for {what} doesn't exist (dynamic_interfaces: waiting for it)"
+            ),
+        );
     } else {
-        d.warning(Some(loc), format!("interface {name} for {what} doesn't exist"))
-            .with_help("create the interface, fix the name, or set dynamic_interfaces in global_defs");
+        d.warning(
+            Some(loc),
+            format!("interface {name} for {what} doesn't exist"),
+        )
+        .with_help("create the interface, fix the name, or set dynamic_interfaces in global_defs");
     }
     false
 }
 
-fn check_instances(cfg: &mut Config, env: &dyn Environment, d: &mut Diagnostics, missing_if: &mut bool) {
+fn check_instances(
+    cfg: &mut Config,
+    env: &dyn Environment,
+    d: &mut Diagnostics,
+    missing_if: &mut bool,
+) {
     let dynamic = cfg.global.dynamic_interfaces;
     let mut names: BTreeSet<String> = BTreeSet::new();
     let mut vrids: BTreeMap<(String, bool, u8), String> = BTreeMap::new();
     let scripts: BTreeSet<&str> = cfg.vrrp_scripts.iter().map(|s| s.name.as_str()).collect();
     let files: BTreeSet<&str> = cfg.track_files.iter().map(|s| s.name.as_str()).collect();
-    let procs: BTreeSet<&str> = cfg.track_processes.iter().map(|s| s.name.as_str()).collect();
+    let procs: BTreeSet<&str> = cfg
+        .track_processes
+        .iter()
+        .map(|s| s.name.as_str())
+        .collect();
     for i in &mut cfg.instances {
         if !names.insert(i.name.clone()) {
-            d.error(Some(&i.location), format!("vrrp_instance {} is defined more than once", i.name));
+            d.error(
+                Some(&i.location),
+                format!("vrrp_instance {} is defined more than once", i.name),
+            );
         }
         let what = format!("vrrp_instance {}", i.name);
         match &i.interface {
@@ -133,26 +217,44 @@ fn check_instances(cfg: &mut Config, env: &dyn Environment, d: &mut Diagnostics,
             }
             None => {
                 if i.unicast_src_ip.is_none() || i.unicast_peer.is_empty() {
-                    d.error(Some(&i.location), format!("({}) Unknown interface!", i.name))
-                        .with_help("add 'interface IFNAME'");
+                    d.error(
+                        Some(&i.location),
+                        format!("({}) Unknown interface!", i.name),
+                    )
+                    .with_help("add 'interface IFNAME'");
                 }
             }
         }
         if i.unicast_peer.is_empty() && i.unicast_src_ip.is_some() {
-            d.warning(Some(&i.location), format!("({}) a unicast keyword has been specified without any unicast peers", i.name))
-                .with_help("add 'unicast_peer { ADDRESS }' or remove unicast_src_ip");
+            d.warning(
+                Some(&i.location),
+                format!(
+                    "({}) a unicast keyword has been specified without any unicast peers",
+                    i.name
+                ),
+            )
+            .with_help("add 'unicast_peer { ADDRESS }' or remove unicast_src_ip");
         }
         let fam_v6 = i.virtual_ipaddress.first().map(|a| a.address.is_ipv6());
         for p in &i.unicast_peer {
             let src_v6 = i.unicast_src_ip.map(|s| s.is_ipv6()).or(fam_v6);
             if src_v6.is_some_and(|v6| v6 != p.address.is_ipv6()) {
-                d.error(Some(&i.location), format!("({}) unicast peer {} is not the instance's address family", i.name, p.address));
+                d.error(
+                    Some(&i.location),
+                    format!(
+                        "({}) unicast peer {} is not the instance's address family",
+                        i.name, p.address
+                    ),
+                );
             }
         }
         if let Some(v) = &i.use_vmac {
             if let Some(name) = &v.name {
                 if env.interface_exists(name) {
-                    d.error(Some(&i.location), format!("({}) VMAC name {name} is an existing interface", i.name));
+                    d.error(
+                        Some(&i.location),
+                        format!("({}) VMAC name {name} is an existing interface", i.name),
+                    );
                 }
             }
         }
@@ -173,48 +275,98 @@ fn check_instances(cfg: &mut Config, env: &dyn Environment, d: &mut Diagnostics,
                 i.version = 3;
             }
         } else {
-            d.warning(Some(&i.location), format!("({}) No VIP specified; at least one is sensible", i.name));
+            d.warning(
+                Some(&i.location),
+                format!("({}) No VIP specified; at least one is sensible", i.name),
+            );
         }
-        for a in i.virtual_ipaddress.iter().chain(&i.virtual_ipaddress_excluded) {
+        for a in i
+            .virtual_ipaddress
+            .iter()
+            .chain(&i.virtual_ipaddress_excluded)
+        {
             if let Some(dev) = &a.dev {
-                if !check_interface(dev, &format!("address {} of {}", a.address, i.name), &a.location, dynamic, env, d) {
+                if !check_interface(
+                    dev,
+                    &format!("address {} of {}", a.address, i.name),
+                    &a.location,
+                    dynamic,
+                    env,
+                    d,
+                ) {
                     *missing_if = true;
                 }
             }
         }
         for t in &i.track_interface {
-            if !check_interface(&t.name, &format!("track_interface of {}", i.name), &t.location, dynamic, env, d) {
+            if !check_interface(
+                &t.name,
+                &format!("track_interface of {}", i.name),
+                &t.location,
+                dynamic,
+                env,
+                d,
+            ) {
                 *missing_if = true;
             }
         }
         for r in &i.virtual_routes {
-            check_route(r, &format!("virtual route of {}", i.name), dynamic, env, d, missing_if);
+            check_route(
+                r,
+                &format!("virtual route of {}", i.name),
+                dynamic,
+                env,
+                d,
+                missing_if,
+            );
         }
         for r in &i.virtual_rules {
             check_rule(r, d);
         }
         for t in &i.track_script {
             if !scripts.contains(t.name.as_str()) {
-                d.error(Some(&t.location), format!("({}) track_script {} not found, ignoring", i.name, t.name))
-                    .with_help("define it with 'vrrp_script NAME { ... }'");
+                d.error(
+                    Some(&t.location),
+                    format!("({}) track_script {} not found, ignoring", i.name, t.name),
+                )
+                .with_help("define it with 'vrrp_script NAME { ... }'");
             }
         }
         for t in &i.track_file {
             if !files.contains(t.name.as_str()) {
-                d.error(Some(&t.location), format!("({}) track_file {} not found, ignoring", i.name, t.name));
+                d.error(
+                    Some(&t.location),
+                    format!("({}) track_file {} not found, ignoring", i.name, t.name),
+                );
             }
         }
         for t in &i.track_process {
             if !procs.contains(t.name.as_str()) {
-                d.error(Some(&t.location), format!("({}) track_process {} not found, ignoring", i.name, t.name));
+                d.error(
+                    Some(&t.location),
+                    format!("({}) track_process {} not found, ignoring", i.name, t.name),
+                );
             }
         }
         if i.virtual_router_id != 0 {
-            let family_v6 = i.virtual_ipaddress.first().is_some_and(|a| a.address.is_ipv6());
-            let key = (i.interface.clone().unwrap_or_default(), family_v6, i.virtual_router_id);
+            let family_v6 = i
+                .virtual_ipaddress
+                .first()
+                .is_some_and(|a| a.address.is_ipv6());
+            let key = (
+                i.interface.clone().unwrap_or_default(),
+                family_v6,
+                i.virtual_router_id,
+            );
             if i.unicast_peer.is_empty() {
                 if let Some(other) = vrids.get(&key) {
-                    d.error(Some(&i.location), format!("({}) VRID {} is already used by {} on the same interface", i.name, i.virtual_router_id, other));
+                    d.error(
+                        Some(&i.location),
+                        format!(
+                            "({}) VRID {} is already used by {} on the same interface",
+                            i.name, i.virtual_router_id, other
+                        ),
+                    );
                 } else {
                     vrids.insert(key, i.name.clone());
                 }
@@ -222,7 +374,13 @@ fn check_instances(cfg: &mut Config, env: &dyn Environment, d: &mut Diagnostics,
         }
         if i.version == 3 {
             if let Some(Auth::Pass(_) | Auth::Ah(_)) = &i.authentication {
-                d.warning(Some(&i.location), format!("({}) VRRP version 3 does not support authentication; ignoring it", i.name));
+                d.warning(
+                    Some(&i.location),
+                    format!(
+                        "({}) VRRP version 3 does not support authentication; ignoring it",
+                        i.name
+                    ),
+                );
                 i.authentication = None;
             }
         }
@@ -234,25 +392,51 @@ fn check_sync_groups(cfg: &mut Config, d: &mut Diagnostics) {
     for g in &cfg.sync_groups {
         for m in &g.group {
             let Some(inst) = cfg.instances.iter().find(|i| &i.name == m) else {
-                d.error(Some(&g.location), format!("vrrp_sync_group {}: instance {m} does not exist", g.name));
+                d.error(
+                    Some(&g.location),
+                    format!("vrrp_sync_group {}: instance {m} does not exist", g.name),
+                );
                 continue;
             };
             if let Some(other) = member_of.insert(m.clone(), g.name.clone()) {
-                d.error(Some(&g.location), format!("vrrp_sync_group {}: instance {m} is already in sync group {other}", g.name));
+                d.error(
+                    Some(&g.location),
+                    format!(
+                        "vrrp_sync_group {}: instance {m} is already in sync group {other}",
+                        g.name
+                    ),
+                );
             }
             if !g.sync_group_tracking_weight {
                 let script_weight = |t: &TrackRef| {
-                    t.weight.or_else(|| cfg.vrrp_scripts.iter().find(|s| s.name == t.name).map(|s| s.weight))
+                    t.weight.or_else(|| {
+                        cfg.vrrp_scripts
+                            .iter()
+                            .find(|s| s.name == t.name)
+                            .map(|s| s.weight)
+                    })
                 };
-                let weighted = inst.track_script.iter().any(|t| script_weight(t).is_some_and(|w| w != 0))
-                    || inst.track_interface.iter().any(|t| t.weight.is_some_and(|w| w != 0));
+                let weighted = inst
+                    .track_script
+                    .iter()
+                    .any(|t| script_weight(t).is_some_and(|w| w != 0))
+                    || inst
+                        .track_interface
+                        .iter()
+                        .any(|t| t.weight.is_some_and(|w| w != 0));
                 if weighted {
                     d.warning(Some(&inst.location), format!("({}) is in sync group {}: tracker weights are ignored unless sync_group_tracking_weight is set", inst.name, g.name));
                 }
             }
         }
         if g.group.len() == 1 {
-            d.warning(Some(&g.location), format!("sync group {} has only 1 virtual router - this probably isn't what you want", g.name));
+            d.warning(
+                Some(&g.location),
+                format!(
+                    "sync group {} has only 1 virtual router - this probably isn't what you want",
+                    g.name
+                ),
+            );
         }
     }
 }
@@ -275,22 +459,45 @@ fn scripts_in_use(cfg: &Config) -> Vec<(Script, Location, String, ScriptKind)> {
         .instances
         .iter()
         .flat_map(|i| i.track_script.iter().map(|t| t.name.as_str()))
-        .chain(cfg.sync_groups.iter().flat_map(|g| g.track_script.iter().map(|t| t.name.as_str())))
+        .chain(
+            cfg.sync_groups
+                .iter()
+                .flat_map(|g| g.track_script.iter().map(|t| t.name.as_str())),
+        )
         .collect();
     for s in &cfg.vrrp_scripts {
         if let Some(sc) = &s.script {
-            let kind = if tracked.contains(s.name.as_str()) { ScriptKind::Tracked } else { ScriptKind::Untracked };
-            out.push((sc.clone(), s.location.clone(), format!("track script {}", s.name), kind));
+            let kind = if tracked.contains(s.name.as_str()) {
+                ScriptKind::Tracked
+            } else {
+                ScriptKind::Untracked
+            };
+            out.push((
+                sc.clone(),
+                s.location.clone(),
+                format!("track script {}", s.name),
+                kind,
+            ));
         }
     }
     for i in &cfg.instances {
         for (kind, sc) in notify_scripts(&i.notify) {
-            out.push((sc.clone(), i.location.clone(), format!("{kind} script of {}", i.name), ScriptKind::Other));
+            out.push((
+                sc.clone(),
+                i.location.clone(),
+                format!("{kind} script of {}", i.name),
+                ScriptKind::Other,
+            ));
         }
     }
     for g in &cfg.sync_groups {
         for (kind, sc) in notify_scripts(&g.notify) {
-            out.push((sc.clone(), g.location.clone(), format!("{kind} script of sync group {}", g.name), ScriptKind::Other));
+            out.push((
+                sc.clone(),
+                g.location.clone(),
+                format!("{kind} script of sync group {}", g.name),
+                ScriptKind::Other,
+            ));
         }
     }
     let g = &cfg.global;
@@ -308,7 +515,11 @@ fn scripts_in_use(cfg: &Config) -> Vec<(Script, Location, String, ScriptKind)> {
 }
 
 fn sc_loc() -> Location {
-    Location::new(std::sync::Arc::new(std::path::PathBuf::from("global_defs")), 0, 0)
+    Location::new(
+        std::sync::Arc::new(std::path::PathBuf::from("global_defs")),
+        0,
+        0,
+    )
 }
 
 fn notify_scripts(n: &Notify) -> Vec<(&'static str, &Script)> {
@@ -330,16 +541,23 @@ fn check_scripts(cfg: &mut Config, env: &dyn Environment, d: &mut Diagnostics) {
     let security = cfg.global.enable_script_security;
     let default_user: Option<String> = match &cfg.global.script_user {
         Some(r) => Some(r.user.clone()),
-        None => env.user("keepalived_script").map(|_| "keepalived_script".to_string()),
+        None => env
+            .user("keepalived_script")
+            .map(|_| "keepalived_script".to_string()),
     };
     let mut would_run = false;
     let mut default_user_reported = false;
     for (script, loc, what, kind) in scripts_in_use(cfg) {
-        let Some(program) = script.program() else { continue };
+        let Some(program) = script.program() else {
+            continue;
+        };
         let Some(resolved) = env.resolve_program(program) else {
             if kind == ScriptKind::Tracked {
-                d.error(Some(&loc), format!("disabling {what} since '{program}' is not found/accessible"))
-                    .with_help("give the path of an executable file");
+                d.error(
+                    Some(&loc),
+                    format!("disabling {what} since '{program}' is not found/accessible"),
+                )
+                .with_help("give the path of an executable file");
             }
             continue;
         };
@@ -348,7 +566,10 @@ fn check_scripts(cfg: &mut Config, env: &dyn Environment, d: &mut Diagnostics) {
                 Some(u) => Some(u),
                 None => {
                     if kind != ScriptKind::Other {
-                        d.error(Some(&loc), format!("{what}: unable to set uid/gid: no user '{u}'"));
+                        d.error(
+                            Some(&loc),
+                            format!("{what}: unable to set uid/gid: no user '{u}'"),
+                        );
                     }
                     continue;
                 }
@@ -362,7 +583,10 @@ fn check_scripts(cfg: &mut Config, env: &dyn Environment, d: &mut Diagnostics) {
                         default_user_reported = true;
                     }
                     if kind != ScriptKind::Other {
-                        d.error(Some(&loc), format!("unable to set default user for {what} - removing"));
+                        d.error(
+                            Some(&loc),
+                            format!("unable to set default user for {what} - removing"),
+                        );
                     }
                     continue;
                 }
@@ -375,7 +599,13 @@ fn check_scripts(cfg: &mut Config, env: &dyn Environment, d: &mut Diagnostics) {
         }
         if user.is_none_or(|u| u.uid == 0) {
             if let Some(bad) = env.unsafe_component(&resolved) {
-                d.error(Some(&loc), format!("{what}: unsafe permissions on {} (writable by non-root); disabling it", bad.display()));
+                d.error(
+                    Some(&loc),
+                    format!(
+                        "{what}: unsafe permissions on {} (writable by non-root); disabling it",
+                        bad.display()
+                    ),
+                );
             }
         }
     }

@@ -16,7 +16,10 @@ pub fn uint(node: &Node, n: usize, min: u64, max: u64, d: &mut Diagnostics) -> O
         Ok(_) => {
             d.error(
                 Some(&arg.location),
-                format!("{} '{}' outside range [{min}, {max}]", node.keyword, arg.text),
+                format!(
+                    "{} '{}' outside range [{min}, {max}]",
+                    node.keyword, arg.text
+                ),
             );
             None
         }
@@ -42,7 +45,10 @@ pub fn int(node: &Node, n: usize, min: i64, max: i64, d: &mut Diagnostics) -> Op
         Ok(_) => {
             d.error(
                 Some(&arg.location),
-                format!("{} '{}' outside range [{min}, {max}]", node.keyword, arg.text),
+                format!(
+                    "{} '{}' outside range [{min}, {max}]",
+                    node.keyword, arg.text
+                ),
             );
             None
         }
@@ -66,11 +72,14 @@ pub fn parse_seconds_us(s: &str) -> Option<u64> {
     if int_part.is_empty() && frac.is_empty() {
         return None;
     }
-    if !int_part.chars().all(|c| c.is_ascii_digit()) || !frac.chars().all(|c| c.is_ascii_digit())
-    {
+    if !int_part.chars().all(|c| c.is_ascii_digit()) || !frac.chars().all(|c| c.is_ascii_digit()) {
         return None;
     }
-    let whole: u64 = if int_part.is_empty() { 0 } else { int_part.parse().ok()? };
+    let whole: u64 = if int_part.is_empty() {
+        0
+    } else {
+        int_part.parse().ok()?
+    };
     let mut micros = 0u64;
     let mut scale = 100_000u64;
     for c in frac.chars() {
@@ -85,7 +94,13 @@ pub fn parse_seconds_us(s: &str) -> Option<u64> {
 }
 
 /// Reads argument `n` as a time in decimal seconds within `[min_us, max_us]`, in microseconds.
-pub fn seconds(node: &Node, n: usize, min_us: u64, max_us: u64, d: &mut Diagnostics) -> Option<u64> {
+pub fn seconds(
+    node: &Node,
+    n: usize,
+    min_us: u64,
+    max_us: u64,
+    d: &mut Diagnostics,
+) -> Option<u64> {
     let Some(arg) = node.arg(n) else {
         missing(node, d);
         return None;
@@ -115,7 +130,9 @@ pub fn fmt_seconds(us: u64) -> String {
 
 /// Reads an optional boolean after a flag keyword: a bare keyword means true.
 pub fn flag(node: &Node, d: &mut Diagnostics) -> Option<bool> {
-    let Some(arg) = node.arg(0) else { return Some(true) };
+    let Some(arg) = node.arg(0) else {
+        return Some(true);
+    };
     match parse_bool(&arg.text) {
         Some(b) => Some(b),
         None => {
@@ -171,7 +188,10 @@ pub fn ip(node: &Node, n: usize, d: &mut Diagnostics) -> Option<IpAddr> {
 pub fn missing(node: &Node, d: &mut Diagnostics) {
     d.abort(
         Some(&node.location),
-        format!("'{}' is missing a parameter after the keyword", node.keyword),
+        format!(
+            "'{}' is missing a parameter after the keyword",
+            node.keyword
+        ),
     )
     .with_help("keepalived stops reading here (exit 2)");
 }

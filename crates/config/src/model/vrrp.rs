@@ -10,15 +10,24 @@ fn block_name(node: &Node, d: &mut Diagnostics) -> Option<String> {
     match node.arg(0) {
         Some(a) => Some(a.text.clone()),
         None => {
-            d.error(Some(&node.location), format!("{}: missing name", node.keyword))
-                .with_help(format!("write '{} NAME {{ ... }}'", node.keyword));
+            d.error(
+                Some(&node.location),
+                format!("{}: missing name", node.keyword),
+            )
+            .with_help(format!("write '{} NAME {{ ... }}'", node.keyword));
             None
         }
     }
 }
 
 /// Reads `weight W [reverse|noreverse]` starting at argument `n`.
-fn weight_args(node: &Node, n: usize, min: i64, max: i64, d: &mut Diagnostics) -> (Option<i64>, bool) {
+fn weight_args(
+    node: &Node,
+    n: usize,
+    min: i64,
+    max: i64,
+    d: &mut Diagnostics,
+) -> (Option<i64>, bool) {
     let w = int(node, n, min, max, d);
     let mut reverse = false;
     if let Some(a) = node.arg(n + 1) {
@@ -26,8 +35,11 @@ fn weight_args(node: &Node, n: usize, min: i64, max: i64, d: &mut Diagnostics) -
             "reverse" => reverse = true,
             "noreverse" => reverse = false,
             other => {
-                d.error(Some(&a.location), format!("{}: unknown weight option '{other}'", node.keyword))
-                    .with_help("expected 'reverse' or 'noreverse'");
+                d.error(
+                    Some(&a.location),
+                    format!("{}: unknown weight option '{other}'", node.keyword),
+                )
+                .with_help("expected 'reverse' or 'noreverse'");
             }
         }
     }
@@ -36,7 +48,9 @@ fn weight_args(node: &Node, n: usize, min: i64, max: i64, d: &mut Diagnostics) -
 
 /// `vrrp_script NAME { ... }`.
 pub(super) fn vrrp_script(node: &Node, cfg: &mut Config, d: &mut Diagnostics) {
-    let Some(name) = block_name(node, d) else { return };
+    let Some(name) = block_name(node, d) else {
+        return;
+    };
     let mut s = VrrpScript {
         name,
         script: None,
@@ -97,7 +111,10 @@ pub(super) fn vrrp_script(node: &Node, cfg: &mut Config, d: &mut Diagnostics) {
         }
     }
     if s.script.is_none() {
-        d.error(Some(&node.location), format!("vrrp_script {}: no script given", s.name));
+        d.error(
+            Some(&node.location),
+            format!("vrrp_script {}: no script given", s.name),
+        );
     }
     cfg.vrrp_scripts.push(s);
 }
@@ -111,11 +128,22 @@ fn whole_line_script(kw: &Node, d: &mut Diagnostics) -> Option<Script> {
     let command = kw
         .args
         .iter()
-        .map(|a| if a.quoted { format!("\"{}\"", a.text) } else { a.text.clone() })
+        .map(|a| {
+            if a.quoted {
+                format!("\"{}\"", a.text)
+            } else {
+                a.text.clone()
+            }
+        })
         .collect::<Vec<_>>()
         .join(" ");
     match split_command(&command) {
-        Ok(argv) if !argv.is_empty() => Some(Script { command, argv, user: None, group: None }),
+        Ok(argv) if !argv.is_empty() => Some(Script {
+            command,
+            argv,
+            user: None,
+            group: None,
+        }),
         Ok(_) => None,
         Err(e) => {
             d.error(Some(&kw.location), format!("script: {e}"));
@@ -126,7 +154,9 @@ fn whole_line_script(kw: &Node, d: &mut Diagnostics) -> Option<Script> {
 
 /// `track_file NAME { ... }`.
 pub(super) fn track_file(node: &Node, cfg: &mut Config, d: &mut Diagnostics) {
-    let Some(name) = block_name(node, d) else { return };
+    let Some(name) = block_name(node, d) else {
+        return;
+    };
     let mut t = TrackFile {
         name,
         file: None,
@@ -152,14 +182,20 @@ pub(super) fn track_file(node: &Node, cfg: &mut Config, d: &mut Diagnostics) {
                 t.weight_reverse = r;
             }
             "init_file" => {
-                let mut init = InitFile { value: 0, overwrite: false };
+                let mut init = InitFile {
+                    value: 0,
+                    overwrite: false,
+                };
                 for a in &kw.args {
                     if a.text == "overwrite" {
                         init.overwrite = true;
                     } else if let Ok(v) = a.text.parse::<i64>() {
                         init.value = v;
                     } else {
-                        d.error(Some(&a.location), format!("init_file: invalid value '{}'", a.text));
+                        d.error(
+                            Some(&a.location),
+                            format!("init_file: invalid value '{}'", a.text),
+                        );
                     }
                 }
                 t.init_file = Some(init);
@@ -168,14 +204,19 @@ pub(super) fn track_file(node: &Node, cfg: &mut Config, d: &mut Diagnostics) {
         }
     }
     if t.file.is_none() {
-        d.error(Some(&node.location), format!("track_file {}: no file given", t.name));
+        d.error(
+            Some(&node.location),
+            format!("track_file {}: no file given", t.name),
+        );
     }
     cfg.track_files.push(t);
 }
 
 /// `vrrp_track_process NAME { ... }`.
 pub(super) fn track_process(node: &Node, cfg: &mut Config, d: &mut Diagnostics) {
-    let Some(name) = block_name(node, d) else { return };
+    let Some(name) = block_name(node, d) else {
+        return;
+    };
     let mut t = TrackProcess {
         name,
         process: None,
@@ -202,8 +243,11 @@ pub(super) fn track_process(node: &Node, cfg: &mut Config, d: &mut Diagnostics) 
             "param_match" => match kw.arg(0).map(|a| a.text.as_str()) {
                 Some(m @ ("initial" | "partial")) => t.param_match = Some(m.to_string()),
                 Some(other) => {
-                    d.error(Some(kw.arg_location(0)), format!("param_match: unknown value '{other}'"))
-                        .with_help("expected 'initial' or 'partial'");
+                    d.error(
+                        Some(kw.arg_location(0)),
+                        format!("param_match: unknown value '{other}'"),
+                    )
+                    .with_help("expected 'initial' or 'partial'");
                 }
                 None => missing(kw, d),
             },
@@ -228,10 +272,16 @@ pub(super) fn track_process(node: &Node, cfg: &mut Config, d: &mut Diagnostics) 
         }
     }
     if t.process.is_none() {
-        d.error(Some(&node.location), format!("vrrp_track_process {}: no process given", t.name));
+        d.error(
+            Some(&node.location),
+            format!("vrrp_track_process {}: no process given", t.name),
+        );
     }
     if t.quorum_max.is_some_and(|m| m < t.quorum) {
-        d.error(Some(&node.location), format!("vrrp_track_process {}: quorum_max is below quorum", t.name));
+        d.error(
+            Some(&node.location),
+            format!("vrrp_track_process {}: quorum_max is below quorum", t.name),
+        );
     }
     cfg.track_processes.push(t);
 }
@@ -256,7 +306,10 @@ fn track_list(node: &Node, min: i64, max: i64, d: &mut Diagnostics) -> Vec<Track
             Some(other) => {
                 d.error(
                     Some(line.arg_location(0)),
-                    format!("{}: unknown option '{other}' for '{}'", node.keyword, line.keyword),
+                    format!(
+                        "{}: unknown option '{other}' for '{}'",
+                        node.keyword, line.keyword
+                    ),
                 )
                 .with_help("expected 'weight N [reverse]'");
             }
@@ -284,9 +337,14 @@ fn notify_keyword(kw: &Node, n: &mut Notify, d: &mut Diagnostics) -> bool {
 
 /// `vrrp_sync_group NAME { ... }`.
 pub(super) fn sync_group(node: &Node, cfg: &mut Config, d: &mut Diagnostics) {
-    let Some(name) = block_name(node, d) else { return };
+    let Some(name) = block_name(node, d) else {
+        return;
+    };
     if cfg.sync_groups.iter().any(|g| g.name == name) {
-        d.error(Some(&node.location), format!("vrrp_sync_group {name} is already defined"));
+        d.error(
+            Some(&node.location),
+            format!("vrrp_sync_group {name} is already defined"),
+        );
     }
     let mut g = SyncGroup {
         name,
@@ -325,8 +383,11 @@ pub(super) fn sync_group(node: &Node, cfg: &mut Config, d: &mut Diagnostics) {
         }
     }
     if g.group.is_empty() {
-        d.error(Some(&node.location), format!("vrrp_sync_group {}: no group members", g.name))
-            .with_help("add 'group { INSTANCE ... }'");
+        d.error(
+            Some(&node.location),
+            format!("vrrp_sync_group {}: no group members", g.name),
+        )
+        .with_help("add 'group { INSTANCE ... }'");
     }
     cfg.sync_groups.push(g);
 }
@@ -358,7 +419,9 @@ struct Pending {
 
 /// `vrrp_instance NAME { ... }`.
 pub(super) fn instance(node: &Node, cfg: &mut Config, d: &mut Diagnostics) {
-    let Some(name) = block_name(node, d) else { return };
+    let Some(name) = block_name(node, d) else {
+        return;
+    };
     let g = &cfg.global;
     let mut i = Instance {
         name,
@@ -417,15 +480,21 @@ pub(super) fn instance(node: &Node, cfg: &mut Config, d: &mut Diagnostics) {
                 Some("MASTER") => p.state = Some((InitialState::Master, kw.location.clone())),
                 Some("BACKUP") => p.state = Some((InitialState::Backup, kw.location.clone())),
                 Some(other) => {
-                    d.error(Some(kw.arg_location(0)), format!("({}) unknown state '{other}', defaulting to BACKUP", i.name))
-                        .with_help("expected MASTER or BACKUP (upper case)");
+                    d.error(
+                        Some(kw.arg_location(0)),
+                        format!("({}) unknown state '{other}', defaulting to BACKUP", i.name),
+                    )
+                    .with_help("expected MASTER or BACKUP (upper case)");
                 }
                 None => missing(kw, d),
             },
             "interface" => {
                 i.interface = word(kw, 0, d);
                 if i.interface.as_deref() == Some("lo") {
-                    d.error(Some(kw.arg_location(0)), format!("({}) cannot use a loopback interface (lo) for VRRP", i.name));
+                    d.error(
+                        Some(kw.arg_location(0)),
+                        format!("({}) cannot use a loopback interface (lo) for VRRP", i.name),
+                    );
                 }
             }
             "virtual_router_id" => {
@@ -454,24 +523,41 @@ pub(super) fn instance(node: &Node, cfg: &mut Config, d: &mut Diagnostics) {
                         "auth_type" => match a.arg(0).map(|x| x.text.as_str()) {
                             Some(t @ ("PASS" | "AH")) => kind = Some(t.to_string()),
                             Some(other) => {
-                                d.error(Some(a.arg_location(0)), format!("({}) unknown auth_type '{other}'", i.name))
-                                    .with_help("expected PASS or AH");
+                                d.error(
+                                    Some(a.arg_location(0)),
+                                    format!("({}) unknown auth_type '{other}'", i.name),
+                                )
+                                .with_help("expected PASS or AH");
                             }
                             None => missing(a, d),
                         },
                         "auth_pass" => {
                             if let Some(pw) = word(a, 0, d) {
                                 if pw.len() > 8 {
-                                    d.warning(Some(a.arg_location(0)), format!("({}) auth_pass longer than 8 characters: truncated", i.name));
+                                    d.warning(
+                                        Some(a.arg_location(0)),
+                                        format!(
+                                            "({}) auth_pass longer than 8 characters: truncated",
+                                            i.name
+                                        ),
+                                    );
                                 }
                                 pass = Some(pw.chars().take(8).collect());
                             }
                         }
-                        _ => other_keyword("vrrp_instance.authentication", a, &mut cfg.parsed_only, d),
+                        _ => other_keyword(
+                            "vrrp_instance.authentication",
+                            a,
+                            &mut cfg.parsed_only,
+                            d,
+                        ),
                     }
                 }
                 if kind.as_deref() == Some("PASS") && pass.is_none() {
-                    d.error(Some(&kw.location), format!("({}) auth_type PASS without auth_pass", i.name));
+                    d.error(
+                        Some(&kw.location),
+                        format!("({}) auth_type PASS without auth_pass", i.name),
+                    );
                 }
                 i.authentication = match kind.as_deref() {
                     Some("PASS") => Some(Auth::Pass(pass.unwrap_or_default())),
@@ -540,13 +626,19 @@ pub(super) fn instance(node: &Node, cfg: &mut Config, d: &mut Diagnostics) {
             }
             "check_unicast_src" => p.check_unicast_src = Some(true),
             "use_vmac" => {
-                let mut v = Vmac { name: None, mac: None };
+                let mut v = Vmac {
+                    name: None,
+                    mac: None,
+                };
                 for a in &kw.args {
                     if a.text.matches(':').count() == 5 {
                         v.mac = Some(a.text.clone());
                     } else if v.name.is_none() {
                         if a.text.len() > 15 {
-                            d.error(Some(&a.location), format!("({}) VMAC interface name '{}' too long", i.name, a.text));
+                            d.error(
+                                Some(&a.location),
+                                format!("({}) VMAC interface name '{}' too long", i.name, a.text),
+                            );
                         }
                         v.name = Some(a.text.clone());
                     }
@@ -557,7 +649,9 @@ pub(super) fn instance(node: &Node, cfg: &mut Config, d: &mut Diagnostics) {
             "garp_master_delay" => p.garp_master_delay = u32v(uint(kw, 0, 0, 86400, d)),
             "garp_master_repeat" => p.garp_master_repeat = u32v(uint(kw, 0, 0, 65535, d)),
             "garp_master_refresh" => p.garp_master_refresh = u32v(uint(kw, 0, 0, 86400 * 365, d)),
-            "garp_master_refresh_repeat" => p.garp_master_refresh_repeat = u32v(uint(kw, 0, 0, 65535, d)),
+            "garp_master_refresh_repeat" => {
+                p.garp_master_refresh_repeat = u32v(uint(kw, 0, 0, 65535, d))
+            }
             "garp_lower_prio_delay" => p.garp_lower_prio_delay = u32v(uint(kw, 0, 0, 86400, d)),
             "garp_lower_prio_repeat" => p.garp_lower_prio_repeat = u32v(uint(kw, 0, 0, 65535, d)),
             "accept" => p.accept = Some(true),
@@ -584,7 +678,10 @@ pub(super) fn instance(node: &Node, cfg: &mut Config, d: &mut Diagnostics) {
     if let Some((v, _)) = p.version {
         i.version = v;
     }
-    let v6 = i.virtual_ipaddress.first().is_some_and(|a| a.address.is_ipv6());
+    let v6 = i
+        .virtual_ipaddress
+        .first()
+        .is_some_and(|a| a.address.is_ipv6());
     if v6 && i.version == 2 {
         // keepalived 2.2.7 says nothing: IPv6 instances are always VRRPv3.
         i.version = 3;
@@ -601,11 +698,21 @@ pub(super) fn instance(node: &Node, cfg: &mut Config, d: &mut Diagnostics) {
         }
         None => {
             i.priority = p.priority.unwrap_or(100);
-            i.state = if i.priority == 255 { InitialState::Master } else { InitialState::Backup };
+            i.state = if i.priority == 255 {
+                InitialState::Master
+            } else {
+                InitialState::Backup
+            };
         }
     }
     if strict && ((i.state == InitialState::Master) != (i.priority == 255)) {
-        d.warning(Some(&i.location), format!("({}) strict mode: state MASTER must match being address owner (priority 255)", i.name));
+        d.warning(
+            Some(&i.location),
+            format!(
+                "({}) strict mode: state MASTER must match being address owner (priority 255)",
+                i.name
+            ),
+        );
     }
     if let Some((us, loc)) = p.advert_us {
         if i.version == 2 {
@@ -617,10 +724,24 @@ pub(super) fn instance(node: &Node, cfg: &mut Config, d: &mut Diagnostics) {
         } else {
             let cs = (us + 5_000) / 10_000;
             if cs > 4095 {
-                d.warning(Some(&loc), format!("({}) VRRPv3 advert_int {}s must be less than 40.96s; setting 40.95s", i.name, fmt_seconds(us)));
+                d.warning(
+                    Some(&loc),
+                    format!(
+                        "({}) VRRPv3 advert_int {}s must be less than 40.96s; setting 40.95s",
+                        i.name,
+                        fmt_seconds(us)
+                    ),
+                );
                 i.advert_int_cs = 4095;
             } else if cs == 0 {
-                d.warning(Some(&loc), format!("({}) VRRPv3 advert_int {}s is below 10 ms; setting 0.01s", i.name, fmt_seconds(us)));
+                d.warning(
+                    Some(&loc),
+                    format!(
+                        "({}) VRRPv3 advert_int {}s is below 10 ms; setting 0.01s",
+                        i.name,
+                        fmt_seconds(us)
+                    ),
+                );
                 i.advert_int_cs = 1;
             } else {
                 i.advert_int_cs = cs as u32;
@@ -629,7 +750,13 @@ pub(super) fn instance(node: &Node, cfg: &mut Config, d: &mut Diagnostics) {
     }
     if i.state == InitialState::Master && i.nopreempt {
         if let Some(loc) = &p.nopreempt_loc {
-            d.warning(Some(loc), format!("({}) nopreempt will not work with initial state MASTER; clearing it", i.name));
+            d.warning(
+                Some(loc),
+                format!(
+                    "({}) nopreempt will not work with initial state MASTER; clearing it",
+                    i.name
+                ),
+            );
         }
         i.nopreempt = false;
     }
@@ -639,19 +766,34 @@ pub(super) fn instance(node: &Node, cfg: &mut Config, d: &mut Diagnostics) {
     i.garp_master_delay = p.garp_master_delay.unwrap_or(g.vrrp_garp_master_delay);
     i.garp_master_repeat = p.garp_master_repeat.unwrap_or(g.vrrp_garp_master_repeat);
     i.garp_master_refresh = p.garp_master_refresh.unwrap_or(g.vrrp_garp_master_refresh);
-    i.garp_master_refresh_repeat = p.garp_master_refresh_repeat.unwrap_or(g.vrrp_garp_master_refresh_repeat);
-    i.garp_lower_prio_delay = p.garp_lower_prio_delay.or(g.vrrp_garp_lower_prio_delay).unwrap_or(i.garp_master_delay);
-    i.garp_lower_prio_repeat = p.garp_lower_prio_repeat.or(g.vrrp_garp_lower_prio_repeat).unwrap_or(i.garp_master_repeat);
+    i.garp_master_refresh_repeat = p
+        .garp_master_refresh_repeat
+        .unwrap_or(g.vrrp_garp_master_refresh_repeat);
+    i.garp_lower_prio_delay = p
+        .garp_lower_prio_delay
+        .or(g.vrrp_garp_lower_prio_delay)
+        .unwrap_or(i.garp_master_delay);
+    i.garp_lower_prio_repeat = p
+        .garp_lower_prio_repeat
+        .or(g.vrrp_garp_lower_prio_repeat)
+        .unwrap_or(i.garp_master_repeat);
     i.down_timer_adverts = p.down_timer_adverts.unwrap_or(g.vrrp_down_timer_adverts);
-    i.lower_prio_no_advert = p.lower_prio_no_advert.unwrap_or(g.vrrp_lower_prio_no_advert);
-    i.higher_prio_send_advert = p.higher_prio_send_advert.unwrap_or(g.vrrp_higher_prio_send_advert);
+    i.lower_prio_no_advert = p
+        .lower_prio_no_advert
+        .unwrap_or(g.vrrp_lower_prio_no_advert);
+    i.higher_prio_send_advert = p
+        .higher_prio_send_advert
+        .unwrap_or(g.vrrp_higher_prio_send_advert);
     i.accept = p.accept.unwrap_or(!i.strict_mode || i.priority == 255);
     if i.strict_mode {
         validate::apply_strict(&mut i, &p.auth_loc, &p.preempt_delay_loc, d);
     }
     if !vrid_seen {
-        d.error(Some(&node.location), format!("({}) the virtual router id must be set", i.name))
-            .with_help("add 'virtual_router_id 1..255'");
+        d.error(
+            Some(&node.location),
+            format!("({}) the virtual router id must be set", i.name),
+        )
+        .with_help("add 'virtual_router_id 1..255'");
     }
     cfg.instances.push(i);
 }

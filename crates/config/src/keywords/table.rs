@@ -1,0 +1,662 @@
+//! The keyword tables, one constant per block, generated from an empirical sweep of
+//! keepalived 2.2.7 (`keepalived -t` reports `Unknown keyword 'X'` for anything else), plus
+//! the newer keywords keepalived-rs accepts with a warning. One keyword per line, sorted.
+
+use super::Priority::{A, B, C};
+use super::Status::{Differs, NotYet, ParsedOnly, Supported};
+use super::{Keyword, Priority, Status};
+
+/// A keyword that takes arguments only.
+const fn kw(name: &'static str, priority: Priority, status: Status, note: &'static str) -> Keyword {
+    Keyword { name, priority, status, block: false, note }
+}
+
+/// A keyword that opens a `{ }` block.
+const fn blk(name: &'static str, priority: Priority, status: Status, note: &'static str) -> Keyword {
+    Keyword { name, priority, status, block: true, note }
+}
+
+/// Note for keywords of newer keepalived releases.
+const NEWER: &str = "newer than 2.2.7: accepted, but -t reports it as unknown to 2.2.7 (exit 5)";
+/// Note for the LVS blocks.
+const LVS_NEXT: &str = "LVS side: next issue";
+/// Note for `vrrp_ipsets`.
+const IPSETS_NOTE: &str = "in 2.2.7 only when built with libipset; Debian's 2.2.7 (nftables build) \
+reports it as unknown (exit 5)";
+/// Note for `FILE_CHECK { dynamic }`.
+const FILE_DYNAMIC_NOTE: &str = "documented in the 2.2.7 man page, but the 2.2.7 binary reports it \
+as unknown (exit 5); newer keepalived has it";
+
+/// `root` keywords.
+pub(super) const ROOT: &[Keyword] = &[
+    blk("bfd_instance", C, ParsedOnly, ""),
+    kw("child_wait_time", C, ParsedOnly, ""),
+    blk("garp_group", C, ParsedOnly, ""),
+    blk("global_defs", A, Supported, ""),
+    kw("include", B, Supported, "preprocessor directive, valid at any level"),
+    kw("includea", C, Supported, "preprocessor: include with all checks"),
+    kw("includeb", C, Supported, "preprocessor: include, braces must match"),
+    kw("includem", C, Supported, "preprocessor: include, pattern must match"),
+    kw("includer", C, Supported, "preprocessor: include, files must be readable"),
+    kw("includew", C, Supported, "preprocessor: include, wildcard must match"),
+    kw("instance", C, ParsedOnly, ""),
+    blk("interface_up_down_delays", C, ParsedOnly, "list block: `IF DOWN [UP]` lines"),
+    blk("linkbeat_interfaces", C, ParsedOnly, "list block: `IF [MII|ETHTOOL|IOCTL]` lines"),
+    kw("linkbeat_use_polling", C, ParsedOnly, "root form; the vrrp_instance form is deprecated"),
+    kw("namespace_with_ipsets", C, ParsedOnly, ""),
+    kw("net_namespace", C, ParsedOnly, ""),
+    kw("net_namespace_ipvs", C, ParsedOnly, ""),
+    blk("SSL", C, NotYet, "LVS side: next issue; SSL_GET client context"),
+    blk("static_ipaddress", C, ParsedOnly, "list block of address lines"),
+    blk("static_routes", C, ParsedOnly, "list block of route lines"),
+    blk("static_rules", C, ParsedOnly, "list block of rule lines"),
+    blk("track_file", B, Supported, ""),
+    blk("track_group", C, ParsedOnly, ""),
+    kw("use_pid_dir", C, ParsedOnly, ""),
+    blk("virtual_server", A, NotYet, LVS_NEXT),
+    blk("virtual_server_group", B, NotYet, "LVS side: next issue; lines are `IP [PORT]` / ranges / `fwmark N`"),
+    blk("vrrp_instance", A, Supported, ""),
+    blk("vrrp_script", A, Supported, ""),
+    blk("vrrp_sync_group", B, Supported, ""),
+    blk("vrrp_track_file", B, Supported, "deprecated alias of track_file"),
+    blk("vrrp_track_process", B, Supported, ""),
+];
+
+/// `global_defs` keywords.
+pub(super) const GLOBAL_DEFS: &[Keyword] = &[
+    kw("bfd_cpu_affinity", C, ParsedOnly, "BFD process"),
+    kw("bfd_no_swap", C, ParsedOnly, "BFD process"),
+    kw("bfd_priority", C, ParsedOnly, "BFD process"),
+    kw("bfd_process_name", C, ParsedOnly, "BFD process"),
+    kw("bfd_rlimit_rtime", C, ParsedOnly, "alias of bfd_rlimit_rttime"),
+    kw("bfd_rlimit_rttime", C, ParsedOnly, "BFD process"),
+    kw("bfd_rt_priority", C, ParsedOnly, "BFD process"),
+    kw("checker_cpu_affinity", C, ParsedOnly, "LVS side (issue 3)"),
+    kw("checker_log_all_failures", C, ParsedOnly, "LVS side (issue 3)"),
+    kw("checker_no_swap", C, ParsedOnly, "LVS side (issue 3)"),
+    kw("checker_priority", C, ParsedOnly, "LVS side (issue 3)"),
+    kw("checker_process_name", C, ParsedOnly, "LVS side (issue 3)"),
+    kw("checker_rlimit_rtime", C, ParsedOnly, "LVS side (issue 3); alias of checker_rlimit_rttime"),
+    kw("checker_rlimit_rttime", C, ParsedOnly, "LVS side (issue 3)"),
+    kw("checker_rt_priority", C, ParsedOnly, "LVS side (issue 3)"),
+    kw("config_save_dir", C, ParsedOnly, ""),
+    kw("data_use_instance", C, ParsedOnly, ""),
+    kw("dbus_no_interface_name", C, Differs, NEWER),
+    kw("dbus_service_name", C, ParsedOnly, "DBus"),
+    kw("default_interface", C, ParsedOnly, ""),
+    kw("disable_local_igmp", C, ParsedOnly, ""),
+    kw("dynamic_interfaces", B, Supported, ""),
+    kw("enable_dbus", C, ParsedOnly, "DBus"),
+    kw("enable_script_security", A, Supported, ""),
+    kw("enable_snmp_checker", C, ParsedOnly, "SNMP"),
+    kw("enable_snmp_keepalived", C, ParsedOnly, "SNMP; deprecated alias of enable_snmp_vrrp"),
+    kw("enable_snmp_rfc", C, ParsedOnly, "SNMP; enables rfcv2 and rfcv3"),
+    kw("enable_snmp_rfcv2", C, ParsedOnly, "SNMP"),
+    kw("enable_snmp_rfcv3", C, ParsedOnly, "SNMP"),
+    kw("enable_snmp_vrrp", C, ParsedOnly, "SNMP"),
+    kw("enable_traps", C, ParsedOnly, "SNMP"),
+    kw("fifo_write_vrrp_states_on_reload", B, Supported, ""),
+    kw("iproute_etc_dir", C, Differs, NEWER),
+    kw("iproute_usr_dir", C, Differs, NEWER),
+    kw("json_dump_file", C, Differs, NEWER),
+    kw("json_version", C, Differs, NEWER),
+    kw("log_unknown_vrids", C, ParsedOnly, ""),
+    kw("lvs_flush", B, ParsedOnly, "LVS side (issue 3)"),
+    kw("lvs_flush_on_stop", B, ParsedOnly, "LVS side (issue 3)"),
+    kw("lvs_flush_onstop", B, ParsedOnly, "LVS side (issue 3); alias of lvs_flush_on_stop"),
+    kw("lvs_netlink_cmd_rcv_bufs", C, ParsedOnly, "LVS side (issue 3)"),
+    kw("lvs_netlink_cmd_rcv_bufs_force", C, ParsedOnly, "LVS side (issue 3)"),
+    kw("lvs_netlink_monitor_rcv_bufs", C, ParsedOnly, "LVS side (issue 3)"),
+    kw("lvs_netlink_monitor_rcv_bufs_force", C, ParsedOnly, "LVS side (issue 3)"),
+    kw("lvs_notify_fifo", B, ParsedOnly, "LVS side (issue 3)"),
+    kw("lvs_notify_fifo_script", B, ParsedOnly, "LVS side (issue 3)"),
+    kw("lvs_process_name", C, ParsedOnly, "LVS side (issue 3)"),
+    kw("lvs_sync_daemon", C, ParsedOnly, "LVS side (issue 3); IPVS sync daemon"),
+    kw("lvs_timeouts", B, ParsedOnly, "LVS side (issue 3)"),
+    kw("max_auto_priority", B, Supported, ""),
+    kw("min_auto_priority_delay", B, Supported, ""),
+    kw("nftables", C, ParsedOnly, ""),
+    kw("nftables_counters", C, ParsedOnly, ""),
+    kw("nftables_ifindex", C, ParsedOnly, ""),
+    kw("nftables_ipvs", C, ParsedOnly, "LVS side (issue 3)"),
+    kw("nftables_ipvs_priority", C, ParsedOnly, "LVS side (issue 3)"),
+    kw("nftables_ipvs_start_fwmark", C, ParsedOnly, "LVS side (issue 3)"),
+    kw("nftables_priority", C, ParsedOnly, ""),
+    kw("no_checker_emails", C, ParsedOnly, "LVS side (issue 3)"),
+    kw("no_email_faults", C, ParsedOnly, ""),
+    blk("notification_email", B, Supported, "list block of addresses"),
+    kw("notification_email_from", B, Supported, ""),
+    kw("notify_fifo", B, Supported, ""),
+    kw("notify_fifo_script", B, Supported, ""),
+    kw("process_monitor_rcv_bufs", C, ParsedOnly, ""),
+    kw("process_monitor_rcv_bufs_force", C, ParsedOnly, ""),
+    kw("process_name", C, ParsedOnly, "name of the parent process"),
+    kw("process_names", C, ParsedOnly, ""),
+    kw("random_seed", C, ParsedOnly, ""),
+    kw("reload_check_config", B, Supported, ""),
+    kw("reload_file", C, ParsedOnly, ""),
+    kw("reload_repeat", C, ParsedOnly, ""),
+    kw("reload_time_file", C, ParsedOnly, ""),
+    kw("router_id", A, Supported, ""),
+    kw("rs_init_notifies", C, ParsedOnly, "LVS side (issue 3)"),
+    kw("script_user", B, Supported, ""),
+    kw("set_supplementary_groups", C, Differs, NEWER),
+    kw("shutdown_script", C, ParsedOnly, ""),
+    kw("shutdown_script_timeout", C, ParsedOnly, ""),
+    kw("smtp_alert", C, ParsedOnly, ""),
+    kw("smtp_alert_checker", C, ParsedOnly, "LVS side (issue 3)"),
+    kw("smtp_alert_vrrp", C, ParsedOnly, ""),
+    kw("smtp_connect_timeout", B, Supported, ""),
+    kw("smtp_helo_name", B, Supported, ""),
+    kw("smtp_server", B, Supported, ""),
+    kw("snmp_rs_stats_update_interval", C, Differs, NEWER),
+    kw("snmp_socket", C, ParsedOnly, "SNMP"),
+    kw("snmp_vs_stats_update_interval", C, Differs, NEWER),
+    kw("startup_script", C, ParsedOnly, ""),
+    kw("startup_script_timeout", C, ParsedOnly, ""),
+    kw("state_dump_file", C, Differs, NEWER),
+    kw("stats_dump_file", C, Differs, NEWER),
+    kw("tmp_config_directory", C, ParsedOnly, ""),
+    kw("umask", C, ParsedOnly, ""),
+    kw("use_symlink_paths", C, Differs, NEWER),
+    kw("v3_checksum_as_v2", B, Differs, NEWER),
+    kw("vmac_addr_prefix", C, ParsedOnly, ""),
+    kw("vmac_prefix", C, ParsedOnly, ""),
+    kw("vrrp_check_unicast_src", B, Supported, ""),
+    kw("vrrp_cpu_affinity", C, ParsedOnly, ""),
+    kw("vrrp_delay_after_boot", B, Differs, NEWER),
+    kw("vrrp_down_timer_adverts", C, ParsedOnly, ""),
+    kw("vrrp_garp_extra_if", C, ParsedOnly, ""),
+    kw("vrrp_garp_interval", B, Supported, ""),
+    kw("vrrp_garp_lower_prio_delay", C, ParsedOnly, ""),
+    kw("vrrp_garp_lower_prio_repeat", C, ParsedOnly, ""),
+    kw("vrrp_garp_master_delay", B, Supported, ""),
+    kw("vrrp_garp_master_refresh", B, Supported, ""),
+    kw("vrrp_garp_master_refresh_repeat", B, Supported, ""),
+    kw("vrrp_garp_master_repeat", B, Supported, ""),
+    kw("vrrp_gna_interval", B, Supported, ""),
+    kw("vrrp_higher_prio_send_advert", C, ParsedOnly, ""),
+    kw("vrrp_ipsets", C, Differs, IPSETS_NOTE),
+    kw("vrrp_iptables", C, ParsedOnly, "firewall for no_accept / VMAC"),
+    kw("vrrp_lower_prio_no_advert", C, ParsedOnly, ""),
+    kw("vrrp_mcast_group4", C, ParsedOnly, ""),
+    kw("vrrp_mcast_group6", C, ParsedOnly, ""),
+    kw("vrrp_min_garp", C, ParsedOnly, ""),
+    kw("vrrp_netlink_cmd_rcv_bufs", C, ParsedOnly, ""),
+    kw("vrrp_netlink_cmd_rcv_bufs_force", C, ParsedOnly, ""),
+    kw("vrrp_netlink_monitor_rcv_bufs", C, ParsedOnly, ""),
+    kw("vrrp_netlink_monitor_rcv_bufs_force", C, ParsedOnly, ""),
+    kw("vrrp_no_swap", C, ParsedOnly, ""),
+    kw("vrrp_notify_fifo", B, Supported, ""),
+    kw("vrrp_notify_fifo_script", B, Supported, ""),
+    kw("vrrp_notify_priority_changes", C, ParsedOnly, ""),
+    kw("vrrp_owner_ignore_adverts", C, Differs, NEWER),
+    kw("vrrp_priority", C, ParsedOnly, ""),
+    kw("vrrp_process_name", C, ParsedOnly, ""),
+    kw("vrrp_rlimit_rtime", C, ParsedOnly, "alias of vrrp_rlimit_rttime"),
+    kw("vrrp_rlimit_rttime", C, ParsedOnly, ""),
+    kw("vrrp_rt_priority", C, ParsedOnly, ""),
+    kw("vrrp_rx_bufs_multiplier", C, ParsedOnly, ""),
+    kw("vrrp_rx_bufs_policy", C, ParsedOnly, ""),
+    kw("vrrp_skip_check_adv_addr", B, Supported, ""),
+    kw("vrrp_startup_delay", B, Supported, ""),
+    kw("vrrp_strict", B, Supported, ""),
+    kw("vrrp_version", B, Supported, ""),
+    kw("vrrp_vmac_garp_intvl", C, ParsedOnly, "alias of vrrp_garp_extra_if"),
+];
+
+/// `vrrp_script` keywords.
+pub(super) const VRRP_SCRIPT: &[Keyword] = &[
+    kw("fall", A, Supported, ""),
+    kw("init_fail", B, Supported, ""),
+    kw("interval", A, Supported, ""),
+    kw("rise", A, Supported, ""),
+    kw("script", A, Supported, ""),
+    kw("timeout", A, Supported, ""),
+    kw("user", B, Supported, ""),
+    kw("weight", A, Supported, ""),
+];
+
+/// `track_file` keywords.
+pub(super) const TRACK_FILE: &[Keyword] = &[
+    kw("file", B, Supported, ""),
+    kw("init_file", B, Supported, ""),
+    kw("weight", B, Supported, ""),
+];
+
+/// `vrrp_track_process` keywords.
+pub(super) const VRRP_TRACK_PROCESS: &[Keyword] = &[
+    kw("delay", B, Supported, ""),
+    kw("fork_delay", B, Supported, ""),
+    kw("full_command", B, Supported, ""),
+    kw("param_match", B, Supported, ""),
+    kw("process", B, Supported, ""),
+    kw("quorum", B, Supported, ""),
+    kw("quorum_max", B, Supported, ""),
+    kw("terminate_delay", B, Supported, ""),
+    kw("weight", B, Supported, ""),
+];
+
+/// `vrrp_sync_group` keywords.
+pub(super) const VRRP_SYNC_GROUP: &[Keyword] = &[
+    kw("global_tracking", C, ParsedOnly, "deprecated: use sync_group_tracking_weight"),
+    blk("group", B, Supported, "list block of vrrp_instance names"),
+    kw("notify", B, Supported, ""),
+    kw("notify_backup", B, Supported, ""),
+    kw("notify_fault", B, Supported, ""),
+    kw("notify_master", B, Supported, ""),
+    kw("notify_priority_changes", C, ParsedOnly, ""),
+    kw("notify_stop", B, Supported, ""),
+    kw("smtp_alert", C, ParsedOnly, ""),
+    kw("sync_group_tracking_weight", B, Supported, ""),
+    blk("track_bfd", B, Supported, "list block"),
+    blk("track_file", B, Supported, "list block"),
+    blk("track_interface", B, Supported, "list block"),
+    blk("track_process", B, Supported, "list block"),
+    blk("track_script", B, Supported, "list block"),
+];
+
+/// `vrrp_instance` keywords.
+pub(super) const VRRP_INSTANCE: &[Keyword] = &[
+    kw("accept", B, Supported, ""),
+    kw("advert_int", A, Supported, ""),
+    blk("auth_hmac", C, Differs, NEWER),
+    blk("authentication", B, Supported, ""),
+    kw("check_unicast_src", B, Supported, ""),
+    kw("debug", C, ParsedOnly, "no-op in keepalived 2.2.7 too"),
+    kw("dont_track_primary", B, Supported, ""),
+    kw("down_timer_adverts", C, ParsedOnly, ""),
+    kw("garp_extra_if", B, Supported, ""),
+    kw("garp_lower_prio_delay", B, Supported, ""),
+    kw("garp_lower_prio_repeat", B, Supported, ""),
+    kw("garp_master_delay", B, Supported, ""),
+    kw("garp_master_refresh", B, Supported, ""),
+    kw("garp_master_refresh_repeat", B, Supported, ""),
+    kw("garp_master_repeat", B, Supported, ""),
+    kw("higher_prio_send_advert", C, ParsedOnly, ""),
+    kw("interface", A, Supported, ""),
+    kw("kernel_rx_buf_size", C, ParsedOnly, ""),
+    kw("linkbeat_use_polling", C, ParsedOnly, "deprecated: use linkbeat_interfaces"),
+    kw("lower_prio_no_advert", C, ParsedOnly, ""),
+    kw("lvs_sync_daemon_interface", C, Supported, "deprecated: use global_defs lvs_sync_daemon"),
+    kw("mcast_dst_ip", C, ParsedOnly, ""),
+    kw("mcast_src_ip", B, Supported, ""),
+    kw("native_ipv6", C, ParsedOnly, "deprecated: the VIP family decides"),
+    kw("no_accept", B, Supported, ""),
+    kw("no_virtual_ipaddress", C, Differs, NEWER),
+    kw("nopreempt", A, Supported, ""),
+    kw("notify", A, Supported, ""),
+    kw("notify_backup", A, Supported, ""),
+    kw("notify_deleted", A, Supported, ""),
+    kw("notify_fault", A, Supported, ""),
+    kw("notify_master", A, Supported, ""),
+    kw("notify_master_rx_lower_pri", A, Supported, ""),
+    kw("notify_priority_changes", C, ParsedOnly, ""),
+    kw("notify_stop", A, Supported, ""),
+    kw("old_unicast_checksum", C, ParsedOnly, ""),
+    kw("owner_ignore_adverts", C, Differs, NEWER),
+    kw("preempt", A, Supported, ""),
+    kw("preempt_delay", B, Supported, ""),
+    kw("priority", A, Supported, ""),
+    kw("promote_secondaries", C, ParsedOnly, ""),
+    kw("skip_check_adv_addr", B, Supported, ""),
+    kw("smtp_alert", C, ParsedOnly, ""),
+    kw("state", A, Supported, ""),
+    kw("strict_mode", B, Supported, ""),
+    kw("timer_expired_backup", C, Differs, NEWER),
+    blk("track_bfd", B, Supported, "list block: `NAME [weight W [reverse]]`"),
+    blk("track_file", B, Supported, "list block: `NAME [weight W [reverse]]`"),
+    blk("track_interface", A, Supported, "list block: `IF [weight W [reverse]]`"),
+    blk("track_process", B, Supported, "list block: `NAME [weight W [reverse]]`"),
+    blk("track_script", A, Supported, "list block: `NAME [weight W [reverse]]`"),
+    kw("track_src_ip", C, ParsedOnly, ""),
+    kw("unicast_fault_no_peer", C, ParsedOnly, ""),
+    blk("unicast_peer", A, Supported, "list block: `IP [min_ttl N] [max_ttl N]`"),
+    kw("unicast_src_ip", A, Supported, ""),
+    kw("unicast_ttl", C, ParsedOnly, ""),
+    kw("use_ipvlan", C, ParsedOnly, ""),
+    kw("use_vmac", B, Supported, ""),
+    kw("use_vmac_addr", C, ParsedOnly, ""),
+    kw("v3_checksum_as_v2", C, Differs, NEWER),
+    kw("version", B, Supported, ""),
+    blk("virtual_ipaddress", A, Supported, "list block of address lines"),
+    blk("virtual_ipaddress_excluded", B, Supported, "list block of address lines"),
+    kw("virtual_router_id", A, Supported, ""),
+    blk("virtual_routes", B, Supported, "list block of route lines"),
+    blk("virtual_rules", B, Supported, "list block of rule lines"),
+    kw("vmac_xmit_base", C, ParsedOnly, ""),
+    kw("vrf", C, ParsedOnly, ""),
+];
+
+/// `vrrp_instance.authentication` keywords.
+pub(super) const VRRP_INSTANCE_AUTHENTICATION: &[Keyword] = &[
+    kw("auth_pass", B, Supported, ""),
+    kw("auth_type", B, Supported, ""),
+];
+
+/// `vrrp_instance.auth_hmac` keywords.
+pub(super) const VRRP_INSTANCE_AUTH_HMAC: &[Keyword] = &[
+    kw("active_key", C, Differs, NEWER),
+    kw("anti_replay", C, Differs, NEWER),
+    kw("key", C, Differs, NEWER),
+    kw("mode", C, Differs, NEWER),
+    kw("time_window", C, Differs, NEWER),
+];
+
+/// `garp_group` keywords.
+pub(super) const GARP_GROUP: &[Keyword] = &[
+    kw("garp_interval", C, ParsedOnly, ""),
+    kw("gna_interval", C, ParsedOnly, ""),
+    kw("interface", C, ParsedOnly, ""),
+    blk("interfaces", C, ParsedOnly, "list block of interface names"),
+];
+
+/// `track_group` keywords.
+pub(super) const TRACK_GROUP: &[Keyword] = &[
+    blk("group", C, ParsedOnly, "list block of vrrp_instance names"),
+];
+
+/// `bfd_instance` keywords.
+pub(super) const BFD_INSTANCE: &[Keyword] = &[
+    kw("checker", C, ParsedOnly, ""),
+    kw("hoplimit", C, ParsedOnly, ""),
+    kw("idle_tx", C, ParsedOnly, ""),
+    kw("max_hops", C, ParsedOnly, ""),
+    kw("min_rx", C, ParsedOnly, ""),
+    kw("min_tx", C, ParsedOnly, ""),
+    kw("multihop", C, Differs, NEWER),
+    kw("multiplier", C, ParsedOnly, ""),
+    kw("neighbor_ip", C, ParsedOnly, ""),
+    kw("neighbour_ip", C, ParsedOnly, "alias of neighbor_ip"),
+    kw("passive", C, ParsedOnly, ""),
+    kw("source_ip", C, ParsedOnly, ""),
+    kw("ttl", C, ParsedOnly, ""),
+    kw("vrrp", C, ParsedOnly, ""),
+    kw("weight", C, ParsedOnly, ""),
+];
+
+/// `virtual_server_group` keywords.
+pub(super) const VIRTUAL_SERVER_GROUP: &[Keyword] = &[
+    kw("fwmark", B, NotYet, LVS_NEXT),
+];
+
+/// `virtual_server` keywords.
+pub(super) const VIRTUAL_SERVER: &[Keyword] = &[
+    kw("alpha", B, NotYet, LVS_NEXT),
+    kw("connect_timeout", B, NotYet, LVS_NEXT),
+    kw("delay_before_retry", B, NotYet, LVS_NEXT),
+    kw("delay_loop", A, NotYet, LVS_NEXT),
+    kw("flag-1", C, NotYet, LVS_NEXT),
+    kw("flag-2", C, NotYet, LVS_NEXT),
+    kw("flag-3", C, NotYet, LVS_NEXT),
+    kw("ha_suspend", C, NotYet, LVS_NEXT),
+    kw("hashed", C, NotYet, LVS_NEXT),
+    kw("hysteresis", B, NotYet, LVS_NEXT),
+    kw("inhibit_on_failure", B, NotYet, LVS_NEXT),
+    kw("ip_family", C, NotYet, LVS_NEXT),
+    kw("lb_algo", A, NotYet, "LVS side: next issue; alias of lvs_sched"),
+    kw("lb_kind", A, NotYet, "LVS side: next issue; alias of lvs_method"),
+    kw("lvs_method", A, NotYet, LVS_NEXT),
+    kw("lvs_sched", A, NotYet, LVS_NEXT),
+    kw("mh-fallback", C, NotYet, LVS_NEXT),
+    kw("mh-port", C, NotYet, LVS_NEXT),
+    kw("omega", B, NotYet, LVS_NEXT),
+    kw("ops", C, NotYet, LVS_NEXT),
+    kw("persistence_engine", B, NotYet, LVS_NEXT),
+    kw("persistence_granularity", B, NotYet, LVS_NEXT),
+    kw("persistence_timeout", B, NotYet, LVS_NEXT),
+    kw("protocol", A, NotYet, LVS_NEXT),
+    kw("quorum", B, NotYet, LVS_NEXT),
+    kw("quorum_down", B, NotYet, LVS_NEXT),
+    kw("quorum_up", B, NotYet, LVS_NEXT),
+    blk("real_server", A, NotYet, LVS_NEXT),
+    kw("retry", B, NotYet, LVS_NEXT),
+    kw("sh-fallback", C, NotYet, LVS_NEXT),
+    kw("sh-port", C, NotYet, LVS_NEXT),
+    kw("smtp_alert", C, NotYet, LVS_NEXT),
+    kw("snmp_name", C, NotYet, LVS_NEXT),
+    kw("sorry_server", B, NotYet, LVS_NEXT),
+    kw("sorry_server_inhibit", B, NotYet, LVS_NEXT),
+    kw("sorry_server_lvs_method", B, NotYet, LVS_NEXT),
+    kw("virtualhost", C, NotYet, LVS_NEXT),
+    kw("warmup", B, NotYet, LVS_NEXT),
+    kw("weight", C, NotYet, LVS_NEXT),
+];
+
+/// `real_server` keywords.
+pub(super) const REAL_SERVER: &[Keyword] = &[
+    kw("alpha", C, NotYet, LVS_NEXT),
+    blk("BFD_CHECK", C, NotYet, LVS_NEXT),
+    kw("connect_timeout", B, NotYet, LVS_NEXT),
+    kw("delay_before_retry", B, NotYet, LVS_NEXT),
+    kw("delay_loop", C, NotYet, LVS_NEXT),
+    blk("DNS_CHECK", C, NotYet, LVS_NEXT),
+    blk("FILE_CHECK", C, NotYet, LVS_NEXT),
+    blk("HTTP_GET", A, NotYet, LVS_NEXT),
+    kw("inhibit_on_failure", B, NotYet, LVS_NEXT),
+    kw("lthreshold", C, NotYet, LVS_NEXT),
+    kw("lvs_method", B, NotYet, LVS_NEXT),
+    blk("MISC_CHECK", A, NotYet, LVS_NEXT),
+    kw("notify_down", B, NotYet, LVS_NEXT),
+    kw("notify_up", B, NotYet, LVS_NEXT),
+    blk("PING_CHECK", C, NotYet, LVS_NEXT),
+    kw("retry", B, NotYet, LVS_NEXT),
+    kw("smtp_alert", C, NotYet, LVS_NEXT),
+    blk("SMTP_CHECK", C, NotYet, LVS_NEXT),
+    kw("snmp_name", C, NotYet, LVS_NEXT),
+    blk("SSL_GET", B, NotYet, LVS_NEXT),
+    blk("TCP_CHECK", A, NotYet, LVS_NEXT),
+    blk("UDP_CHECK", C, NotYet, LVS_NEXT),
+    kw("uthreshold", C, NotYet, LVS_NEXT),
+    kw("virtualhost", C, NotYet, LVS_NEXT),
+    kw("warmup", C, NotYet, LVS_NEXT),
+    kw("weight", A, NotYet, LVS_NEXT),
+];
+
+/// `TCP_CHECK` keywords.
+pub(super) const TCP_CHECK: &[Keyword] = &[
+    kw("alpha", C, NotYet, LVS_NEXT),
+    kw("bind_if", C, NotYet, LVS_NEXT),
+    kw("bind_port", C, NotYet, LVS_NEXT),
+    kw("bindto", C, NotYet, LVS_NEXT),
+    kw("connect_ip", B, NotYet, LVS_NEXT),
+    kw("connect_port", A, NotYet, LVS_NEXT),
+    kw("connect_timeout", A, NotYet, LVS_NEXT),
+    kw("delay_before_retry", A, NotYet, LVS_NEXT),
+    kw("delay_loop", B, NotYet, LVS_NEXT),
+    kw("fwmark", C, NotYet, LVS_NEXT),
+    kw("log_all_failures", C, NotYet, LVS_NEXT),
+    kw("retry", A, NotYet, LVS_NEXT),
+    kw("warmup", C, NotYet, LVS_NEXT),
+];
+
+/// `HTTP_GET` keywords.
+pub(super) const HTTP_GET: &[Keyword] = &[
+    kw("alpha", C, NotYet, LVS_NEXT),
+    kw("bind_if", C, NotYet, LVS_NEXT),
+    kw("bind_port", C, NotYet, LVS_NEXT),
+    kw("bindto", C, NotYet, LVS_NEXT),
+    kw("connect_ip", B, NotYet, LVS_NEXT),
+    kw("connect_port", A, NotYet, LVS_NEXT),
+    kw("connect_timeout", A, NotYet, LVS_NEXT),
+    kw("delay_before_retry", A, NotYet, LVS_NEXT),
+    kw("delay_loop", B, NotYet, LVS_NEXT),
+    kw("enable_sni", C, NotYet, LVS_NEXT),
+    kw("fast_recovery", C, NotYet, LVS_NEXT),
+    kw("fwmark", C, NotYet, LVS_NEXT),
+    kw("http_protocol", B, NotYet, LVS_NEXT),
+    kw("log_all_failures", C, NotYet, LVS_NEXT),
+    kw("nb_get_retry", B, NotYet, "LVS side: next issue; deprecated alias of retry"),
+    kw("retry", A, NotYet, LVS_NEXT),
+    kw("sni_name", C, Differs, NEWER),
+    blk("url", A, NotYet, LVS_NEXT),
+    kw("virtualhost", B, NotYet, LVS_NEXT),
+    kw("warmup", C, NotYet, LVS_NEXT),
+];
+
+/// `SSL_GET` keywords.
+pub(super) const SSL_GET: &[Keyword] = &[
+    kw("alpha", C, NotYet, LVS_NEXT),
+    kw("bind_if", C, NotYet, LVS_NEXT),
+    kw("bind_port", C, NotYet, LVS_NEXT),
+    kw("bindto", C, NotYet, LVS_NEXT),
+    kw("connect_ip", B, NotYet, LVS_NEXT),
+    kw("connect_port", A, NotYet, LVS_NEXT),
+    kw("connect_timeout", A, NotYet, LVS_NEXT),
+    kw("delay_before_retry", A, NotYet, LVS_NEXT),
+    kw("delay_loop", B, NotYet, LVS_NEXT),
+    kw("enable_sni", C, NotYet, LVS_NEXT),
+    kw("fast_recovery", C, NotYet, LVS_NEXT),
+    kw("fwmark", C, NotYet, LVS_NEXT),
+    kw("http_protocol", B, NotYet, LVS_NEXT),
+    kw("log_all_failures", C, NotYet, LVS_NEXT),
+    kw("nb_get_retry", B, NotYet, "LVS side: next issue; deprecated alias of retry"),
+    kw("retry", A, NotYet, LVS_NEXT),
+    kw("sni_name", C, Differs, NEWER),
+    blk("url", A, NotYet, LVS_NEXT),
+    kw("virtualhost", B, NotYet, LVS_NEXT),
+    kw("warmup", C, NotYet, LVS_NEXT),
+];
+
+/// `HTTP_GET.url` keywords.
+pub(super) const HTTP_GET_URL: &[Keyword] = &[
+    kw("digest", B, NotYet, LVS_NEXT),
+    kw("path", A, NotYet, "LVS side: next issue; also the url block of SSL_GET"),
+    kw("regex", C, NotYet, LVS_NEXT),
+    kw("regex_max_offset", C, NotYet, LVS_NEXT),
+    kw("regex_min_offset", C, NotYet, LVS_NEXT),
+    kw("regex_no_match", C, NotYet, LVS_NEXT),
+    kw("regex_options", C, NotYet, LVS_NEXT),
+    kw("regex_stack", C, NotYet, LVS_NEXT),
+    kw("status_code", A, NotYet, LVS_NEXT),
+    kw("tls_compliant", C, Differs, NEWER),
+    kw("virtualhost", B, NotYet, LVS_NEXT),
+];
+
+/// `SMTP_CHECK` keywords.
+pub(super) const SMTP_CHECK: &[Keyword] = &[
+    kw("alpha", C, NotYet, LVS_NEXT),
+    kw("bind_if", C, NotYet, LVS_NEXT),
+    kw("bind_port", C, NotYet, LVS_NEXT),
+    kw("bindto", C, NotYet, LVS_NEXT),
+    kw("connect_ip", C, NotYet, LVS_NEXT),
+    kw("connect_port", C, NotYet, LVS_NEXT),
+    kw("connect_timeout", C, NotYet, LVS_NEXT),
+    kw("delay_before_retry", C, NotYet, LVS_NEXT),
+    kw("delay_loop", C, NotYet, LVS_NEXT),
+    kw("fwmark", C, NotYet, LVS_NEXT),
+    kw("helo_name", C, NotYet, LVS_NEXT),
+    blk("host", C, NotYet, "LVS side: next issue; deprecated: one SMTP_CHECK per host"),
+    kw("log_all_failures", C, NotYet, LVS_NEXT),
+    kw("retry", C, NotYet, LVS_NEXT),
+    kw("warmup", C, NotYet, LVS_NEXT),
+];
+
+/// `SMTP_CHECK.host` keywords.
+pub(super) const SMTP_CHECK_HOST: &[Keyword] = &[
+    kw("alpha", C, NotYet, LVS_NEXT),
+    kw("bind_if", C, NotYet, LVS_NEXT),
+    kw("bind_port", C, NotYet, LVS_NEXT),
+    kw("bindto", C, NotYet, LVS_NEXT),
+    kw("connect_ip", B, NotYet, LVS_NEXT),
+    kw("connect_port", A, NotYet, LVS_NEXT),
+    kw("connect_timeout", A, NotYet, LVS_NEXT),
+    kw("delay_before_retry", A, NotYet, LVS_NEXT),
+    kw("delay_loop", B, NotYet, LVS_NEXT),
+    kw("fwmark", C, NotYet, LVS_NEXT),
+    kw("log_all_failures", C, NotYet, LVS_NEXT),
+    kw("retry", A, NotYet, LVS_NEXT),
+    kw("warmup", C, NotYet, LVS_NEXT),
+];
+
+/// `MISC_CHECK` keywords.
+pub(super) const MISC_CHECK: &[Keyword] = &[
+    kw("alpha", C, NotYet, LVS_NEXT),
+    kw("delay_before_retry", B, NotYet, LVS_NEXT),
+    kw("delay_loop", B, NotYet, LVS_NEXT),
+    kw("log_all_failures", C, NotYet, LVS_NEXT),
+    kw("misc_dynamic", B, NotYet, LVS_NEXT),
+    kw("misc_path", A, NotYet, LVS_NEXT),
+    kw("misc_timeout", A, NotYet, LVS_NEXT),
+    kw("retry", B, NotYet, LVS_NEXT),
+    kw("user", B, NotYet, LVS_NEXT),
+    kw("warmup", C, NotYet, LVS_NEXT),
+];
+
+/// `DNS_CHECK` keywords.
+pub(super) const DNS_CHECK: &[Keyword] = &[
+    kw("alpha", C, NotYet, LVS_NEXT),
+    kw("bind_if", C, NotYet, LVS_NEXT),
+    kw("bind_port", C, NotYet, LVS_NEXT),
+    kw("bindto", C, NotYet, LVS_NEXT),
+    kw("connect_ip", C, NotYet, LVS_NEXT),
+    kw("connect_port", C, NotYet, LVS_NEXT),
+    kw("connect_timeout", C, NotYet, LVS_NEXT),
+    kw("delay_before_retry", C, NotYet, LVS_NEXT),
+    kw("delay_loop", C, NotYet, LVS_NEXT),
+    kw("fwmark", C, NotYet, LVS_NEXT),
+    kw("log_all_failures", C, NotYet, LVS_NEXT),
+    kw("name", C, NotYet, LVS_NEXT),
+    kw("retry", C, NotYet, LVS_NEXT),
+    kw("type", C, NotYet, LVS_NEXT),
+    kw("warmup", C, NotYet, LVS_NEXT),
+];
+
+/// `UDP_CHECK` keywords.
+pub(super) const UDP_CHECK: &[Keyword] = &[
+    kw("alpha", C, NotYet, LVS_NEXT),
+    kw("bind_if", C, NotYet, LVS_NEXT),
+    kw("bind_port", C, NotYet, LVS_NEXT),
+    kw("bindto", C, NotYet, LVS_NEXT),
+    kw("connect_ip", C, NotYet, LVS_NEXT),
+    kw("connect_port", C, NotYet, LVS_NEXT),
+    kw("connect_timeout", C, NotYet, LVS_NEXT),
+    kw("delay_before_retry", C, NotYet, LVS_NEXT),
+    kw("delay_loop", C, NotYet, LVS_NEXT),
+    kw("fwmark", C, NotYet, LVS_NEXT),
+    kw("log_all_failures", C, NotYet, LVS_NEXT),
+    kw("max_reply_length", C, NotYet, LVS_NEXT),
+    kw("min_reply_length", C, NotYet, LVS_NEXT),
+    kw("payload", C, NotYet, LVS_NEXT),
+    kw("require_reply", C, NotYet, LVS_NEXT),
+    kw("retry", C, NotYet, LVS_NEXT),
+    kw("warmup", C, NotYet, LVS_NEXT),
+];
+
+/// `PING_CHECK` keywords.
+pub(super) const PING_CHECK: &[Keyword] = &[
+    kw("alpha", C, NotYet, LVS_NEXT),
+    kw("bind_if", C, NotYet, LVS_NEXT),
+    kw("bind_port", C, NotYet, LVS_NEXT),
+    kw("bindto", C, NotYet, LVS_NEXT),
+    kw("connect_ip", C, NotYet, LVS_NEXT),
+    kw("connect_port", C, NotYet, LVS_NEXT),
+    kw("connect_timeout", C, NotYet, LVS_NEXT),
+    kw("delay_before_retry", C, NotYet, LVS_NEXT),
+    kw("delay_loop", C, NotYet, LVS_NEXT),
+    kw("fwmark", C, NotYet, LVS_NEXT),
+    kw("log_all_failures", C, NotYet, LVS_NEXT),
+    kw("retry", C, NotYet, LVS_NEXT),
+    kw("warmup", C, NotYet, LVS_NEXT),
+];
+
+/// `FILE_CHECK` keywords.
+pub(super) const FILE_CHECK: &[Keyword] = &[
+    kw("dynamic", C, Differs, FILE_DYNAMIC_NOTE),
+    kw("track_file", C, NotYet, LVS_NEXT),
+    kw("weight", C, NotYet, LVS_NEXT),
+];
+
+/// `BFD_CHECK` keywords.
+pub(super) const BFD_CHECK: &[Keyword] = &[
+    kw("alpha", C, NotYet, LVS_NEXT),
+    kw("name", C, NotYet, LVS_NEXT),
+];
+
+/// `SSL` keywords.
+pub(super) const SSL: &[Keyword] = &[
+    kw("ca", C, NotYet, LVS_NEXT),
+    kw("certificate", C, NotYet, LVS_NEXT),
+    kw("key", C, NotYet, LVS_NEXT),
+    kw("password", C, NotYet, LVS_NEXT),
+];
