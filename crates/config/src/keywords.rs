@@ -1,6 +1,15 @@
 //! The inventory of every keepalived 2.2.7 keyword, block by block, with where keepalived-rs
 //! stands on it. One list drives "unknown keyword" checks, "did you mean" hints, parsed-only
 //! notes and `docs/compatibility.md` (generated from it by a test).
+//!
+//! The lists were checked against the real keepalived 2.2.7 binary (Debian bookworm build):
+//! every keyword here that is not `Differs` is accepted by `keepalived -t` in its block, and
+//! every string of the binary that is not listed is reported there as `Unknown keyword`.
+//! Blocks whose lines are data (`virtual_ipaddress`, `unicast_peer`, `linkbeat_interfaces`,
+//! `notification_email`, `group`, ...) are keywords (`block: true`) of their parent; their lines
+//! are not keywords and have no block of their own here.
+
+mod table;
 
 /// How common a keyword is in real deployments (from the behaviour reference).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -11,6 +20,17 @@ pub enum Priority {
     B,
     /// Rare or exotic.
     C,
+}
+
+impl Priority {
+    /// The letter used in the documentation.
+    pub const fn label(self) -> &'static str {
+        match self {
+            Priority::A => "A",
+            Priority::B => "B",
+            Priority::C => "C",
+        }
+    }
 }
 
 /// Where keepalived-rs stands on a keyword.
@@ -24,6 +44,18 @@ pub enum Status {
     NotYet,
     /// Supported, but behaves differently from keepalived 2.2.7 (the note says how and why).
     Differs,
+}
+
+impl Status {
+    /// The name used in the documentation.
+    pub const fn label(self) -> &'static str {
+        match self {
+            Status::Supported => "Supported",
+            Status::ParsedOnly => "ParsedOnly",
+            Status::NotYet => "NotYet",
+            Status::Differs => "Differs",
+        }
+    }
 }
 
 /// One keyword of one block.
@@ -51,15 +83,359 @@ pub struct Block {
     pub keywords: &'static [Keyword],
 }
 
-/// Every block keepalived 2.2.7 knows.
-pub static BLOCKS: &[Block] = &[];
+/// Every block keepalived 2.2.7 knows (plus `vrrp_instance.auth_hmac` of newer releases), in
+/// the order of the documentation.
+pub static BLOCKS: &[Block] = &[
+    Block {
+        path: "root",
+        keywords: table::ROOT,
+    },
+    Block {
+        path: "global_defs",
+        keywords: table::GLOBAL_DEFS,
+    },
+    Block {
+        path: "vrrp_script",
+        keywords: table::VRRP_SCRIPT,
+    },
+    Block {
+        path: "track_file",
+        keywords: table::TRACK_FILE,
+    },
+    Block {
+        path: "vrrp_track_process",
+        keywords: table::VRRP_TRACK_PROCESS,
+    },
+    Block {
+        path: "vrrp_sync_group",
+        keywords: table::VRRP_SYNC_GROUP,
+    },
+    Block {
+        path: "vrrp_instance",
+        keywords: table::VRRP_INSTANCE,
+    },
+    Block {
+        path: "vrrp_instance.authentication",
+        keywords: table::VRRP_INSTANCE_AUTHENTICATION,
+    },
+    Block {
+        path: "vrrp_instance.auth_hmac",
+        keywords: table::VRRP_INSTANCE_AUTH_HMAC,
+    },
+    Block {
+        path: "garp_group",
+        keywords: table::GARP_GROUP,
+    },
+    Block {
+        path: "track_group",
+        keywords: table::TRACK_GROUP,
+    },
+    Block {
+        path: "bfd_instance",
+        keywords: table::BFD_INSTANCE,
+    },
+    Block {
+        path: "virtual_server_group",
+        keywords: table::VIRTUAL_SERVER_GROUP,
+    },
+    Block {
+        path: "virtual_server",
+        keywords: table::VIRTUAL_SERVER,
+    },
+    Block {
+        path: "real_server",
+        keywords: table::REAL_SERVER,
+    },
+    Block {
+        path: "TCP_CHECK",
+        keywords: table::TCP_CHECK,
+    },
+    Block {
+        path: "HTTP_GET",
+        keywords: table::HTTP_GET,
+    },
+    Block {
+        path: "SSL_GET",
+        keywords: table::SSL_GET,
+    },
+    Block {
+        path: "HTTP_GET.url",
+        keywords: table::HTTP_GET_URL,
+    },
+    Block {
+        path: "SMTP_CHECK",
+        keywords: table::SMTP_CHECK,
+    },
+    Block {
+        path: "SMTP_CHECK.host",
+        keywords: table::SMTP_CHECK_HOST,
+    },
+    Block {
+        path: "MISC_CHECK",
+        keywords: table::MISC_CHECK,
+    },
+    Block {
+        path: "DNS_CHECK",
+        keywords: table::DNS_CHECK,
+    },
+    Block {
+        path: "UDP_CHECK",
+        keywords: table::UDP_CHECK,
+    },
+    Block {
+        path: "PING_CHECK",
+        keywords: table::PING_CHECK,
+    },
+    Block {
+        path: "FILE_CHECK",
+        keywords: table::FILE_CHECK,
+    },
+    Block {
+        path: "BFD_CHECK",
+        keywords: table::BFD_CHECK,
+    },
+    Block {
+        path: "SSL",
+        keywords: table::SSL,
+    },
+];
 
-/// The block with this path, if keepalived knows it.
+/// The block with this path (`root`, `global_defs`, `vrrp_instance.authentication`, ...).
 pub fn block(path: &str) -> Option<&'static Block> {
     BLOCKS.iter().find(|b| b.path == path)
 }
 
-/// The keyword `name` of block `path`, if keepalived 2.2.7 (or a newer keepalived) knows it.
+/// The keyword `name` of the block `path` (case-sensitive, as in keepalived).
 pub fn keyword(path: &str, name: &str) -> Option<&'static Keyword> {
     block(path)?.keywords.iter().find(|k| k.name == name)
+}
+
+/// Where a block sits in keepalived.conf, for the documentation.
+fn block_title(path: &str) -> String {
+    match path {
+        "root" => "Top level".to_string(),
+        "HTTP_GET.url" => "`url { }` in `HTTP_GET` and `SSL_GET`".to_string(),
+        _ => match path.rsplit_once('.') {
+            Some((parent, child)) => format!("`{child} {{ }}` in `{parent}`"),
+            None => format!("`{path}`"),
+        },
+    }
+}
+
+/// Markdown table cell text: `|` would end the cell.
+fn cell(text: &str) -> String {
+    text.replace('|', "\\|")
+}
+
+/// Counts of each status in a block: supported, parsed-only, not yet, differs.
+fn status_counts(keywords: &[Keyword]) -> [usize; 4] {
+    let mut n = [0; 4];
+    for k in keywords {
+        let i = match k.status {
+            Status::Supported => 0,
+            Status::ParsedOnly => 1,
+            Status::NotYet => 2,
+            Status::Differs => 3,
+        };
+        n[i] += 1;
+    }
+    n
+}
+
+/// `docs/compatibility.md`: the intro, the deliberate differences and one table per block.
+pub fn render_compatibility_markdown() -> String {
+    let mut s = String::new();
+    s.push_str(INTRO);
+    s.push_str("\n## Summary\n\n");
+    s.push_str("| block | keywords | Supported | ParsedOnly | NotYet | Differs |\n");
+    s.push_str("|---|---|---|---|---|---|\n");
+    let mut total = [0; 4];
+    for b in BLOCKS {
+        let n = status_counts(b.keywords);
+        for (t, x) in total.iter_mut().zip(n) {
+            *t += x;
+        }
+        s.push_str(&format!(
+            "| `{}` | {} | {} | {} | {} | {} |\n",
+            b.path,
+            b.keywords.len(),
+            n[0],
+            n[1],
+            n[2],
+            n[3]
+        ));
+    }
+    s.push_str(&format!(
+        "| **all** | {} | {} | {} | {} | {} |\n",
+        total.iter().sum::<usize>(),
+        total[0],
+        total[1],
+        total[2],
+        total[3]
+    ));
+    s.push_str("\n## Keywords by block\n");
+    for b in BLOCKS {
+        s.push_str(&format!("\n### {} (`{}`)\n\n", block_title(b.path), b.path));
+        s.push_str("| keyword | status | priority | note |\n|---|---|---|---|\n");
+        for k in b.keywords {
+            let name = if k.block {
+                format!("`{} {{ }}`", k.name)
+            } else {
+                format!("`{}`", k.name)
+            };
+            s.push_str(&format!(
+                "| {} | {} | {} | {} |\n",
+                name,
+                k.status.label(),
+                k.priority.label(),
+                cell(k.note)
+            ));
+        }
+    }
+    s
+}
+
+/// The fixed beginning of `docs/compatibility.md`.
+const INTRO: &str = "\
+# keepalived-rs compatibility with keepalived 2.2.7
+
+<!-- Generated from crates/config/src/keywords.rs by the test `compatibility_doc_is_current`
+     (run it with UPDATE_DOCS=1 to rewrite this file). Do not edit by hand. -->
+
+keepalived-rs reads the same `keepalived.conf` as keepalived 2.2.7 (Debian bookworm's
+`1:2.2.7-1+b2` is the reference). This document lists every keyword 2.2.7 accepts, block by
+block, and where keepalived-rs stands on it. The lists were checked against the real 2.2.7
+binary with `keepalived -t`.
+
+Status:
+
+- **Supported**: parsed, validated and acted on as keepalived 2.2.7 does.
+- **ParsedOnly**: recognised and kept (raw) in the model, with a note in the diagnostics; it has
+  no effect yet.
+- **NotYet**: belongs to a part not built yet (the LVS side); the whole block is skipped with a note.
+- **Differs**: keepalived-rs accepts it, but keepalived 2.2.7 does not, or behaves differently; the
+  note says how.
+
+Priority: **A** = almost every deployment uses it, **B** = common, **C** = rare or exotic.
+
+Keywords are case-sensitive, as in keepalived (`state master` is not `state MASTER`, `ssl_get` is
+not `SSL_GET`). An unknown keyword is a warning with file:line and the nearest known keyword; it
+is skipped (with its block) and, as with keepalived, makes `-t` exit with status 5.
+
+Blocks whose lines are data (`virtual_ipaddress`, `virtual_routes`, `track_interface`,
+`track_script`, `unicast_peer`, `notification_email`, `group`, `static_ipaddress`,
+`linkbeat_interfaces`, ...) appear as keywords of their parent (written `name { }`); their lines
+are not keywords. The `include` directives are handled by the preprocessor at any level.
+
+## Deliberate differences
+
+- An advert whose VIP list differs from ours is logged and counted, not dropped (as keepalived
+  2.3.3+ does): dropping it makes two masters after every VIP change.
+";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashSet;
+
+    #[test]
+    fn compatibility_doc_is_current() {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/compatibility.md");
+        let want = render_compatibility_markdown();
+        if std::env::var("UPDATE_DOCS").as_deref() == Ok("1") {
+            std::fs::write(path, &want).expect("write docs/compatibility.md");
+            return;
+        }
+        let have = std::fs::read_to_string(path).unwrap_or_default();
+        assert!(
+            have == want,
+            "docs/compatibility.md is stale: run `UPDATE_DOCS=1 cargo test -p ka-config \
+             compatibility_doc_is_current`"
+        );
+    }
+
+    #[test]
+    fn no_duplicate_keyword_in_a_block() {
+        for b in BLOCKS {
+            let mut seen = HashSet::new();
+            for k in b.keywords {
+                assert!(seen.insert(k.name), "'{}' twice in {}", k.name, b.path);
+            }
+        }
+    }
+
+    #[test]
+    fn block_paths_are_unique() {
+        let mut seen = HashSet::new();
+        for b in BLOCKS {
+            assert!(seen.insert(b.path), "block {} twice", b.path);
+        }
+    }
+
+    #[test]
+    fn every_sub_block_has_an_opening_keyword() {
+        for b in BLOCKS {
+            let Some((parent, child)) = b.path.rsplit_once('.') else {
+                continue;
+            };
+            let parents: &[&str] = if parent == "HTTP_GET" {
+                &["HTTP_GET", "SSL_GET"]
+            } else {
+                &[parent]
+            };
+            for p in parents {
+                assert!(
+                    keyword(p, child).is_some_and(|k| k.block),
+                    "{} has no {child} {{",
+                    p
+                );
+            }
+        }
+        for b in BLOCKS
+            .iter()
+            .filter(|b| b.path != "root" && !b.path.contains('.'))
+        {
+            let opener = keyword("root", b.path)
+                .or_else(|| keyword("virtual_server", b.path))
+                .or_else(|| keyword("real_server", b.path));
+            assert!(opener.is_some_and(|k| k.block), "nothing opens {}", b.path);
+        }
+    }
+
+    #[test]
+    fn lookups() {
+        let state = keyword("vrrp_instance", "state").expect("state");
+        assert_eq!(
+            (state.priority, state.status),
+            (Priority::A, Status::Supported)
+        );
+        assert!(keyword("vrrp_instance", "State").is_none());
+        assert_eq!(
+            keyword("global_defs", "v3_checksum_as_v2").map(|k| k.status),
+            Some(Status::Differs)
+        );
+        assert_eq!(
+            keyword("root", "virtual_server").map(|k| k.status),
+            Some(Status::NotYet)
+        );
+        assert!(block("vrrp_instance.authentication").is_some());
+        assert!(block("nope").is_none());
+    }
+
+    #[test]
+    fn keyword_names_are_plain() {
+        for b in BLOCKS {
+            for k in b.keywords {
+                assert!(
+                    !k.name.is_empty()
+                        && k.name
+                            .bytes()
+                            .all(|c| c.is_ascii_alphanumeric() || c == b'_' || c == b'-'),
+                    "odd keyword {:?} in {}",
+                    k.name,
+                    b.path
+                );
+            }
+        }
+    }
 }

@@ -8,12 +8,29 @@ use super::{Keyword, Priority, Status};
 
 /// A keyword that takes arguments only.
 const fn kw(name: &'static str, priority: Priority, status: Status, note: &'static str) -> Keyword {
-    Keyword { name, priority, status, block: false, note }
+    Keyword {
+        name,
+        priority,
+        status,
+        block: false,
+        note,
+    }
 }
 
 /// A keyword that opens a `{ }` block.
-const fn blk(name: &'static str, priority: Priority, status: Status, note: &'static str) -> Keyword {
-    Keyword { name, priority, status, block: true, note }
+const fn blk(
+    name: &'static str,
+    priority: Priority,
+    status: Status,
+    note: &'static str,
+) -> Keyword {
+    Keyword {
+        name,
+        priority,
+        status,
+        block: true,
+        note,
+    }
 }
 
 /// Note for keywords of newer keepalived releases.
@@ -21,13 +38,16 @@ const NEWER: &str = "newer than 2.2.7: accepted, but -t reports it as unknown to
 /// Note for the LVS blocks.
 const LVS_NEXT: &str = "LVS side: next issue";
 /// Note for `vrrp_ipsets`.
-const IPSETS_NOTE: &str = "in 2.2.7 only when built with libipset; Debian's 2.2.7 (nftables build) \
+const IPSETS_NOTE: &str =
+    "in 2.2.7 only when built with libipset; Debian's 2.2.7 (nftables build) \
 reports it as unknown (exit 5)";
 /// Note for `FILE_CHECK { dynamic }`.
-const FILE_DYNAMIC_NOTE: &str = "documented in the 2.2.7 man page, but the 2.2.7 binary reports it \
+const FILE_DYNAMIC_NOTE: &str =
+    "documented in the 2.2.7 man page, but the 2.2.7 binary reports it \
 as unknown (exit 5); newer keepalived has it";
 
 /// `root` keywords.
+#[rustfmt::skip]
 pub(super) const ROOT: &[Keyword] = &[
     blk("bfd_instance", C, ParsedOnly, ""),
     kw("child_wait_time", C, ParsedOnly, ""),
@@ -63,6 +83,7 @@ pub(super) const ROOT: &[Keyword] = &[
 ];
 
 /// `global_defs` keywords.
+#[rustfmt::skip]
 pub(super) const GLOBAL_DEFS: &[Keyword] = &[
     kw("bfd_cpu_affinity", C, ParsedOnly, "BFD process"),
     kw("bfd_no_swap", C, ParsedOnly, "BFD process"),
@@ -206,6 +227,7 @@ pub(super) const GLOBAL_DEFS: &[Keyword] = &[
 ];
 
 /// `vrrp_script` keywords.
+#[rustfmt::skip]
 pub(super) const VRRP_SCRIPT: &[Keyword] = &[
     kw("fall", A, Supported, ""),
     kw("init_fail", B, Supported, ""),
@@ -218,6 +240,7 @@ pub(super) const VRRP_SCRIPT: &[Keyword] = &[
 ];
 
 /// `track_file` keywords.
+#[rustfmt::skip]
 pub(super) const TRACK_FILE: &[Keyword] = &[
     kw("file", B, Supported, ""),
     kw("init_file", B, Supported, ""),
@@ -225,6 +248,7 @@ pub(super) const TRACK_FILE: &[Keyword] = &[
 ];
 
 /// `vrrp_track_process` keywords.
+#[rustfmt::skip]
 pub(super) const VRRP_TRACK_PROCESS: &[Keyword] = &[
     kw("delay", B, Supported, ""),
     kw("fork_delay", B, Supported, ""),
@@ -238,6 +262,7 @@ pub(super) const VRRP_TRACK_PROCESS: &[Keyword] = &[
 ];
 
 /// `vrrp_sync_group` keywords.
+#[rustfmt::skip]
 pub(super) const VRRP_SYNC_GROUP: &[Keyword] = &[
     kw("global_tracking", C, ParsedOnly, "deprecated: use sync_group_tracking_weight"),
     blk("group", B, Supported, "list block of vrrp_instance names"),
@@ -257,6 +282,7 @@ pub(super) const VRRP_SYNC_GROUP: &[Keyword] = &[
 ];
 
 /// `vrrp_instance` keywords.
+#[rustfmt::skip]
 pub(super) const VRRP_INSTANCE: &[Keyword] = &[
     kw("accept", B, Supported, ""),
     kw("advert_int", A, Supported, ""),
@@ -329,12 +355,14 @@ pub(super) const VRRP_INSTANCE: &[Keyword] = &[
 ];
 
 /// `vrrp_instance.authentication` keywords.
+#[rustfmt::skip]
 pub(super) const VRRP_INSTANCE_AUTHENTICATION: &[Keyword] = &[
     kw("auth_pass", B, Supported, ""),
     kw("auth_type", B, Supported, ""),
 ];
 
 /// `vrrp_instance.auth_hmac` keywords.
+#[rustfmt::skip]
 pub(super) const VRRP_INSTANCE_AUTH_HMAC: &[Keyword] = &[
     kw("active_key", C, Differs, NEWER),
     kw("anti_replay", C, Differs, NEWER),
@@ -344,6 +372,7 @@ pub(super) const VRRP_INSTANCE_AUTH_HMAC: &[Keyword] = &[
 ];
 
 /// `garp_group` keywords.
+#[rustfmt::skip]
 pub(super) const GARP_GROUP: &[Keyword] = &[
     kw("garp_interval", C, ParsedOnly, ""),
     kw("gna_interval", C, ParsedOnly, ""),
@@ -352,11 +381,13 @@ pub(super) const GARP_GROUP: &[Keyword] = &[
 ];
 
 /// `track_group` keywords.
+#[rustfmt::skip]
 pub(super) const TRACK_GROUP: &[Keyword] = &[
     blk("group", C, ParsedOnly, "list block of vrrp_instance names"),
 ];
 
 /// `bfd_instance` keywords.
+#[rustfmt::skip]
 pub(super) const BFD_INSTANCE: &[Keyword] = &[
     kw("checker", C, ParsedOnly, ""),
     kw("hoplimit", C, ParsedOnly, ""),
@@ -376,11 +407,13 @@ pub(super) const BFD_INSTANCE: &[Keyword] = &[
 ];
 
 /// `virtual_server_group` keywords.
+#[rustfmt::skip]
 pub(super) const VIRTUAL_SERVER_GROUP: &[Keyword] = &[
     kw("fwmark", B, NotYet, LVS_NEXT),
 ];
 
 /// `virtual_server` keywords.
+#[rustfmt::skip]
 pub(super) const VIRTUAL_SERVER: &[Keyword] = &[
     kw("alpha", B, NotYet, LVS_NEXT),
     kw("connect_timeout", B, NotYet, LVS_NEXT),
@@ -424,6 +457,7 @@ pub(super) const VIRTUAL_SERVER: &[Keyword] = &[
 ];
 
 /// `real_server` keywords.
+#[rustfmt::skip]
 pub(super) const REAL_SERVER: &[Keyword] = &[
     kw("alpha", C, NotYet, LVS_NEXT),
     blk("BFD_CHECK", C, NotYet, LVS_NEXT),
@@ -454,6 +488,7 @@ pub(super) const REAL_SERVER: &[Keyword] = &[
 ];
 
 /// `TCP_CHECK` keywords.
+#[rustfmt::skip]
 pub(super) const TCP_CHECK: &[Keyword] = &[
     kw("alpha", C, NotYet, LVS_NEXT),
     kw("bind_if", C, NotYet, LVS_NEXT),
@@ -471,6 +506,7 @@ pub(super) const TCP_CHECK: &[Keyword] = &[
 ];
 
 /// `HTTP_GET` keywords.
+#[rustfmt::skip]
 pub(super) const HTTP_GET: &[Keyword] = &[
     kw("alpha", C, NotYet, LVS_NEXT),
     kw("bind_if", C, NotYet, LVS_NEXT),
@@ -495,6 +531,7 @@ pub(super) const HTTP_GET: &[Keyword] = &[
 ];
 
 /// `SSL_GET` keywords.
+#[rustfmt::skip]
 pub(super) const SSL_GET: &[Keyword] = &[
     kw("alpha", C, NotYet, LVS_NEXT),
     kw("bind_if", C, NotYet, LVS_NEXT),
@@ -519,6 +556,7 @@ pub(super) const SSL_GET: &[Keyword] = &[
 ];
 
 /// `HTTP_GET.url` keywords.
+#[rustfmt::skip]
 pub(super) const HTTP_GET_URL: &[Keyword] = &[
     kw("digest", B, NotYet, LVS_NEXT),
     kw("path", A, NotYet, "LVS side: next issue; also the url block of SSL_GET"),
@@ -534,6 +572,7 @@ pub(super) const HTTP_GET_URL: &[Keyword] = &[
 ];
 
 /// `SMTP_CHECK` keywords.
+#[rustfmt::skip]
 pub(super) const SMTP_CHECK: &[Keyword] = &[
     kw("alpha", C, NotYet, LVS_NEXT),
     kw("bind_if", C, NotYet, LVS_NEXT),
@@ -553,6 +592,7 @@ pub(super) const SMTP_CHECK: &[Keyword] = &[
 ];
 
 /// `SMTP_CHECK.host` keywords.
+#[rustfmt::skip]
 pub(super) const SMTP_CHECK_HOST: &[Keyword] = &[
     kw("alpha", C, NotYet, LVS_NEXT),
     kw("bind_if", C, NotYet, LVS_NEXT),
@@ -570,6 +610,7 @@ pub(super) const SMTP_CHECK_HOST: &[Keyword] = &[
 ];
 
 /// `MISC_CHECK` keywords.
+#[rustfmt::skip]
 pub(super) const MISC_CHECK: &[Keyword] = &[
     kw("alpha", C, NotYet, LVS_NEXT),
     kw("delay_before_retry", B, NotYet, LVS_NEXT),
@@ -584,6 +625,7 @@ pub(super) const MISC_CHECK: &[Keyword] = &[
 ];
 
 /// `DNS_CHECK` keywords.
+#[rustfmt::skip]
 pub(super) const DNS_CHECK: &[Keyword] = &[
     kw("alpha", C, NotYet, LVS_NEXT),
     kw("bind_if", C, NotYet, LVS_NEXT),
@@ -603,6 +645,7 @@ pub(super) const DNS_CHECK: &[Keyword] = &[
 ];
 
 /// `UDP_CHECK` keywords.
+#[rustfmt::skip]
 pub(super) const UDP_CHECK: &[Keyword] = &[
     kw("alpha", C, NotYet, LVS_NEXT),
     kw("bind_if", C, NotYet, LVS_NEXT),
@@ -624,6 +667,7 @@ pub(super) const UDP_CHECK: &[Keyword] = &[
 ];
 
 /// `PING_CHECK` keywords.
+#[rustfmt::skip]
 pub(super) const PING_CHECK: &[Keyword] = &[
     kw("alpha", C, NotYet, LVS_NEXT),
     kw("bind_if", C, NotYet, LVS_NEXT),
@@ -641,6 +685,7 @@ pub(super) const PING_CHECK: &[Keyword] = &[
 ];
 
 /// `FILE_CHECK` keywords.
+#[rustfmt::skip]
 pub(super) const FILE_CHECK: &[Keyword] = &[
     kw("dynamic", C, Differs, FILE_DYNAMIC_NOTE),
     kw("track_file", C, NotYet, LVS_NEXT),
@@ -648,12 +693,14 @@ pub(super) const FILE_CHECK: &[Keyword] = &[
 ];
 
 /// `BFD_CHECK` keywords.
+#[rustfmt::skip]
 pub(super) const BFD_CHECK: &[Keyword] = &[
     kw("alpha", C, NotYet, LVS_NEXT),
     kw("name", C, NotYet, LVS_NEXT),
 ];
 
 /// `SSL` keywords.
+#[rustfmt::skip]
 pub(super) const SSL: &[Keyword] = &[
     kw("ca", C, NotYet, LVS_NEXT),
     kw("certificate", C, NotYet, LVS_NEXT),

@@ -66,6 +66,37 @@ pub fn build(nodes: &[Node], env: &dyn Environment, d: &mut Diagnostics) -> Conf
                 );
                 cfg.lvs_blocks.push(raw("root", node));
             }
+            "include" | "includer" | "includem" | "includew" | "includeb" | "includea" => {
+                // The preprocessor consumes every include with a pattern; one that reaches
+                // here had none, and keepalived then reports an unknown keyword.
+                d.set_phase(Phase::First);
+                d.warning(
+                    Some(&node.location),
+                    format!("'{}' without a file pattern", node.keyword),
+                )
+                .with_help(format!("write '{} PATTERN'", node.keyword));
+            }
+            "garp_group" => {
+                for kw in block_lines(node, d) {
+                    match kw.keyword.as_str() {
+                        "interface" => {
+                            if let Some(i) = word(kw, 0, d) {
+                                garp_group_interface(&i, &kw.location, env, d);
+                            }
+                        }
+                        "interfaces" => {
+                            for line in block_lines(kw, d) {
+                                garp_group_interface(&line.keyword, &line.location, env, d);
+                            }
+                        }
+                        "garp_interval" | "gna_interval" => {
+                            seconds(kw, 0, 1, 4_294_967_295, d);
+                        }
+                        _ => other_keyword("garp_group", kw, &mut cfg.parsed_only, d),
+                    }
+                }
+                cfg.parsed_only.push(raw("root", node));
+            }
             "linkbeat_interfaces" => {
                 for line in block_lines(node, d) {
                     if !env.interface_exists(&line.keyword) {
@@ -89,6 +120,20 @@ pub fn build(nodes: &[Node], env: &dyn Environment, d: &mut Diagnostics) -> Conf
     d.set_phase(Phase::Subsystem);
     validate::validate(&mut cfg, env, d);
     cfg
+}
+
+fn garp_group_interface(
+    name: &str,
+    loc: &crate::diag::Location,
+    env: &dyn Environment,
+    d: &mut Diagnostics,
+) {
+    if !env.interface_exists(name) {
+        d.warning(
+            Some(loc),
+            format!("garp_group: interface {name} doesn't exist"),
+        );
+    }
 }
 
 /// Keeps a raw copy of a statement.
@@ -454,6 +499,39 @@ fn global_defs(node: &Node, cfg: &mut Config, env: &dyn Environment, d: &mut Dia
                 g.reload_check_config_log = kw.arg(0).map(|a| a.text.clone());
             }
             "vrrp_notify_priority_changes" => set(&mut g.vrrp_notify_priority_changes, flag(kw, d)),
+            "lvs_timeouts" => {
+                let mut n = 0;
+                while n < kw.args.len() {
+                    match kw.args[n].text.as_str() {
+                        "tcp" | "tcpfin" | "udp" => {
+                            uint(kw, n + 1, 0, 86400 * 31, d);
+                        }
+                        other => {
+                            d.error(
+                                Some(&kw.args[n].location),
+                                format!("lvs_timeouts: unknown protocol '{other}'"),
+                            )
+                            .with_help("expected tcp, tcpfin or udp followed by seconds");
+                        }
+                    }
+                    n += 2;
+                }
+                cfg.parsed_only.push(raw("global_defs", kw));
+            }
+            "vrrp_rx_bufs_policy" => {
+                for a in &kw.args {
+                    if !matches!(a.text.as_str(), "MTU" | "ADVERT")
+                        && a.text.parse::<u32>().is_err()
+                    {
+                        d.error(
+                            Some(&a.location),
+                            format!("vrrp_rx_bufs_policy: invalid value '{}'", a.text),
+                        )
+                        .with_help("expected MTU, ADVERT or a size");
+                    }
+                }
+                cfg.parsed_only.push(raw("global_defs", kw));
+            }
             _ => other_keyword("global_defs", kw, &mut cfg.parsed_only, d),
         }
     }
