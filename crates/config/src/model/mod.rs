@@ -499,6 +499,9 @@ fn global_defs(node: &Node, cfg: &mut Config, env: &dyn Environment, d: &mut Dia
                 g.reload_check_config_log = kw.arg(0).map(|a| a.text.clone());
             }
             "vrrp_notify_priority_changes" => set(&mut g.vrrp_notify_priority_changes, flag(kw, d)),
+            "fifo_write_vrrp_states_on_reload" => {
+                set(&mut g.fifo_write_vrrp_states_on_reload, flag(kw, d))
+            }
             "lvs_timeouts" => {
                 let mut n = 0;
                 while n < kw.args.len() {

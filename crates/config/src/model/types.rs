@@ -154,6 +154,8 @@ pub struct GlobalDefs {
     pub reload_check_config_log: Option<String>,
     /// Write FIFO lines on priority changes.
     pub vrrp_notify_priority_changes: bool,
+    /// Write every instance's state to the FIFOs after a reload.
+    pub fifo_write_vrrp_states_on_reload: bool,
     /// Run once before the subsystems start.
     pub startup_script: Option<Script>,
     /// Run once after the subsystems stop.
@@ -200,6 +202,7 @@ impl Default for GlobalDefs {
             reload_check_config: false,
             reload_check_config_log: None,
             vrrp_notify_priority_changes: false,
+            fifo_write_vrrp_states_on_reload: false,
             startup_script: None,
             shutdown_script: None,
         }
@@ -333,6 +336,8 @@ pub struct SyncGroup {
     pub track_file: Vec<TrackRef>,
     /// Group-level tracked processes.
     pub track_process: Vec<TrackRef>,
+    /// Group-level tracked BFD sessions.
+    pub track_bfd: Vec<TrackRef>,
     /// Notify scripts.
     pub notify: Notify,
     /// Email on state change.
@@ -507,6 +512,8 @@ pub struct Instance {
     pub garp_lower_prio_delay: u32,
     /// GARPs when hearing a lower priority.
     pub garp_lower_prio_repeat: u32,
+    /// Periodic GARPs on the other interfaces of the VIPs: (all interfaces?, seconds).
+    pub garp_extra_if: Option<(bool, u32)>,
     /// Accept mode (answer for VIPs when not owner).
     pub accept: bool,
     /// Strict RFC mode.

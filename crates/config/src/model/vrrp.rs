@@ -353,6 +353,7 @@ pub(super) fn sync_group(node: &Node, cfg: &mut Config, d: &mut Diagnostics) {
         track_script: vec![],
         track_file: vec![],
         track_process: vec![],
+        track_bfd: vec![],
         notify: Notify::default(),
         smtp_alert: None,
         sync_group_tracking_weight: false,
@@ -376,6 +377,7 @@ pub(super) fn sync_group(node: &Node, cfg: &mut Config, d: &mut Diagnostics) {
             "track_script" => g.track_script.extend(track_list(kw, -253, 253, d)),
             "track_file" => g.track_file.extend(track_list(kw, -254, 254, d)),
             "track_process" => g.track_process.extend(track_list(kw, -254, 254, d)),
+            "track_bfd" => g.track_bfd.extend(track_list(kw, -253, 253, d)),
             "smtp_alert" => g.smtp_alert = flag(kw, d),
             "sync_group_tracking_weight" => g.sync_group_tracking_weight = true,
             "notify_priority_changes" => g.notify_priority_changes = flag(kw, d),
@@ -457,6 +459,7 @@ pub(super) fn instance(node: &Node, cfg: &mut Config, d: &mut Diagnostics) {
         garp_master_refresh_repeat: 0,
         garp_lower_prio_delay: 0,
         garp_lower_prio_repeat: 0,
+        garp_extra_if: None,
         accept: true,
         strict_mode: false,
         skip_check_adv_addr: false,
@@ -654,6 +657,11 @@ pub(super) fn instance(node: &Node, cfg: &mut Config, d: &mut Diagnostics) {
             }
             "garp_lower_prio_delay" => p.garp_lower_prio_delay = u32v(uint(kw, 0, 0, 86400, d)),
             "garp_lower_prio_repeat" => p.garp_lower_prio_repeat = u32v(uint(kw, 0, 0, 65535, d)),
+            "garp_extra_if" => {
+                let all = kw.arg(0).is_some_and(|a| a.text == "all");
+                let n = usize::from(all);
+                i.garp_extra_if = uint(kw, n, 0, 86400, d).map(|v| (all, v as u32));
+            }
             "accept" => p.accept = Some(true),
             "no_accept" => p.accept = Some(false),
             "strict_mode" => p.strict = flag(kw, d),
