@@ -30,9 +30,14 @@ pub struct Loaded {
 /// Reads, parses and validates a configuration file.
 pub fn load(path: &Path, opts: &preprocess::Options, env: &dyn Environment) -> Loaded {
     let mut diagnostics = Diagnostics::new();
-    let lines = preprocess::preprocess(path, opts, &mut diagnostics);
-    let nodes = tree::build(&lines, &mut diagnostics);
+    // Each stage's input is dropped as soon as the next stage has it, so a huge file never
+    // holds its lines, its tree and its model in memory at once.
+    let nodes = {
+        let lines = preprocess::preprocess(path, opts, &mut diagnostics);
+        tree::build(&lines, &mut diagnostics)
+    };
     let config = model::build(&nodes, env, &mut diagnostics);
+    drop(nodes);
     Loaded {
         config,
         diagnostics,

@@ -259,7 +259,7 @@ impl<'a> Pre<'a> {
             );
             return;
         }
-        match std::fs::read(path) {
+        match read_capped(path) {
             Ok(data) => self.push_file(path.to_path_buf(), data, flags),
             Err(e) => {
                 self.diags.fatal(
@@ -1170,7 +1170,7 @@ impl<'a> Pre<'a> {
                 );
             return;
         }
-        match std::fs::read(file) {
+        match read_capped(file) {
             Ok(data) => {
                 // A new file starts with the include_check of the file that includes it.
                 let inherited = self.current_file().map(|f| f.flags).unwrap_or(0);
@@ -1698,6 +1698,25 @@ fn strtol0(s: &[u8], start: usize) -> (i64, usize) {
     let v = if neg { -v } else { v };
     let v = v.clamp(i128::from(i64::MIN), i128::from(i64::MAX));
     (i64::try_from(v).unwrap_or(0), q)
+}
+
+/// Largest configuration file read (1 GiB): a file beyond it (say `/proc/kcore`) is refused
+/// rather than read into memory.
+pub const MAX_FILE_BYTES: u64 = 1 << 30;
+
+/// Reads a whole file, refusing one larger than [`MAX_FILE_BYTES`].
+fn read_capped(path: &Path) -> std::io::Result<Vec<u8>> {
+    use std::io::Read;
+    let mut buf = Vec::new();
+    std::fs::File::open(path)?
+        .take(MAX_FILE_BYTES + 1)
+        .read_to_end(&mut buf)?;
+    if buf.len() as u64 > MAX_FILE_BYTES {
+        return Err(std::io::Error::other(format!(
+            "file larger than {MAX_FILE_BYTES} bytes"
+        )));
+    }
+    Ok(buf)
 }
 
 #[cfg(test)]
