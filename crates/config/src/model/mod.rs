@@ -2,6 +2,7 @@
 //! the cross-field rules in one validation pass ([`validate`]).
 
 pub mod addr;
+pub mod lvs;
 pub mod script;
 pub mod types;
 pub mod validate;
@@ -56,16 +57,17 @@ pub fn build(nodes: &[Node], env: &dyn Environment, d: &mut Diagnostics) -> Conf
                     }
                 }
             }
-            "virtual_server" | "virtual_server_group" | "SSL" => {
-                d.note(
-                    Some(&node.location),
-                    format!(
-                        "'{}' block skipped: the LVS side is not modelled yet",
-                        node.keyword
-                    ),
-                );
-                cfg.lvs_blocks.push(raw("root", node));
+            "virtual_server" => {
+                if let Some(vs) = lvs::virtual_server(node, d) {
+                    cfg.virtual_servers.push(vs);
+                }
             }
+            "virtual_server_group" => {
+                if let Some(g) = lvs::virtual_server_group(node, d) {
+                    cfg.virtual_server_groups.push(g);
+                }
+            }
+            "SSL" => cfg.lvs_blocks.push(lvs::ssl_block(node)),
             "include" | "includer" | "includem" | "includew" | "includeb" | "includea" => {
                 // The preprocessor consumes every include with a pattern; one that reaches
                 // here had none, and keepalived then reports an unknown keyword.

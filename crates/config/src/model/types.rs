@@ -44,7 +44,11 @@ pub struct Config {
     pub static_rules: Vec<RuleLine>,
     /// Recognised keywords that keepalived-rs does not act on yet (anywhere in the file).
     pub parsed_only: Vec<RawStatement>,
-    /// LVS-side blocks, skipped until the LVS model exists.
+    /// `virtual_server_group` blocks.
+    pub virtual_server_groups: Vec<super::lvs::VirtualServerGroup>,
+    /// `virtual_server` blocks.
+    pub virtual_servers: Vec<super::lvs::VirtualServer>,
+    /// LVS-side blocks kept raw (the `SSL` client context).
     pub lvs_blocks: Vec<RawStatement>,
 }
 
