@@ -5,6 +5,7 @@
 //! quotes are tokens of their own even when glued to a word, so `virtual_ipaddress { 10.0.0.1 }`
 //! works on one line.
 
+use compact_str::CompactString;
 use serde::Serialize;
 
 /// What a token is.
@@ -25,8 +26,8 @@ pub enum TokenKind {
 pub struct Token {
     /// Its kind.
     pub kind: TokenKind,
-    /// Its text, without quotes.
-    pub text: String,
+    /// Its text, without quotes (inline when short: most tokens need no heap allocation).
+    pub text: CompactString,
     /// 1-based column (in characters) where it starts.
     pub col: u32,
     /// False for a quoted string whose closing quote is missing.
@@ -58,80 +59,94 @@ pub fn strip_comment(line: &str) -> &str {
 /// Splits a line into tokens, dropping its comment.
 pub fn tokenize(line: &str) -> Vec<Token> {
     let mut out = Vec::new();
-    let chars: Vec<char> = line.chars().collect();
+    let bytes = line.as_bytes();
+    let ascii = line.is_ascii();
+    // Columns count characters; for ASCII lines (nearly all) that is the byte offset.
+    let col_of = |i: usize| -> u32 {
+        let n = if ascii { i } else { line[..i].chars().count() };
+        u32::try_from(n + 1).unwrap_or(u32::MAX)
+    };
     let mut i = 0;
-    while i < chars.len() {
-        let c = chars[i];
-        if c == '\0' {
-            // keepalived's C strings end at a NUL: the rest of the line is gone.
-            break;
-        }
-        if c.is_whitespace() {
-            i += 1;
-            continue;
-        }
-        let col = u32::try_from(i + 1).unwrap_or(u32::MAX);
+    while i < bytes.len() {
+        let c = bytes[i];
         match c {
-            '#' | '!' => break,
-            '{' => {
+            0 => break, // keepalived's C strings end at a NUL: the rest of the line is gone.
+            b' ' | b'\t' | b'\r' | b'\n' | 0x0b | 0x0c => i += 1,
+            b'#' | b'!' => break,
+            b'{' | b'}' => {
+                let kind = if c == b'{' {
+                    TokenKind::Open
+                } else {
+                    TokenKind::Close
+                };
+                let text = if c == b'{' { "{" } else { "}" };
                 out.push(Token {
-                    kind: TokenKind::Open,
-                    text: "{".into(),
-                    col,
+                    kind,
+                    text: text.into(),
+                    col: col_of(i),
                     terminated: true,
                 });
                 i += 1;
             }
-            '}' => {
-                out.push(Token {
-                    kind: TokenKind::Close,
-                    text: "}".into(),
-                    col,
-                    terminated: true,
-                });
-                i += 1;
-            }
-            '"' => {
-                let mut text = String::new();
-                i += 1;
-                while i < chars.len() && chars[i] != '"' {
-                    text.push(chars[i]);
-                    i += 1;
-                }
-                // Skip the closing quote (an unterminated string runs to the end of the line).
-                let terminated = i < chars.len();
-                i += 1;
+            b'"' => {
+                let col = col_of(i);
+                let start = i + 1;
+                let end = bytes[start..]
+                    .iter()
+                    .position(|&b| b == b'"' || b == 0)
+                    .map(|p| start + p);
+                let (stop, terminated) = match end {
+                    Some(e) if bytes[e] == b'"' => (e, true),
+                    Some(e) => (e, false),
+                    None => (bytes.len(), false),
+                };
                 out.push(Token {
                     kind: TokenKind::Quoted,
-                    text,
+                    text: CompactString::from(&line[start..stop]),
                     col,
                     terminated,
                 });
+                i = if terminated { stop + 1 } else { stop };
             }
             _ => {
-                let mut text = String::new();
-                while i < chars.len() {
-                    let c = chars[i];
-                    if c.is_whitespace() || c == '\0' || c == '{' || c == '}' {
+                let col = col_of(i);
+                let start = i;
+                let mut escaped = false;
+                let mut end_of_line = false;
+                while i < bytes.len() {
+                    let b = bytes[i];
+                    if matches!(
+                        b,
+                        b' ' | b'\t' | b'\r' | b'\n' | 0x0b | 0x0c | 0 | b'{' | b'}'
+                    ) {
                         break;
                     }
-                    if (c == '#' || c == '!') && !text.ends_with('\\') {
-                        // A comment glued to a word ends the line.
-                        i = chars.len();
-                        break;
+                    if b == b'#' || b == b'!' {
+                        if i > start && bytes[i - 1] == b'\\' {
+                            escaped = true;
+                        } else {
+                            // A comment glued to a word ends the line.
+                            end_of_line = true;
+                            break;
+                        }
                     }
-                    if (c == '#' || c == '!') && text.ends_with('\\') {
-                        text.pop();
-                    }
-                    text.push(c);
                     i += 1;
                 }
+                let raw = &line[start..i];
+                let text = if escaped {
+                    CompactString::from(raw.replace("\\#", "#").replace("\\!", "!"))
+                } else {
+                    CompactString::from(raw)
+                };
                 out.push(Token {
                     kind: TokenKind::Word,
                     text,
                     col,
                     terminated: true,
                 });
+                if end_of_line {
+                    break;
+                }
             }
         }
     }
@@ -143,7 +158,10 @@ mod tests {
     use super::*;
 
     fn texts(line: &str) -> Vec<String> {
-        tokenize(line).into_iter().map(|t| t.text).collect()
+        tokenize(line)
+            .into_iter()
+            .map(|t| t.text.to_string())
+            .collect()
     }
 
     #[test]

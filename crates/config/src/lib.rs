@@ -32,11 +32,21 @@ pub fn load(path: &Path, opts: &preprocess::Options, env: &dyn Environment) -> L
     let mut diagnostics = Diagnostics::new();
     // Each stage's input is dropped as soon as the next stage has it, so a huge file never
     // holds its lines, its tree and its model in memory at once.
+    // LVS blocks do not depend on global_defs, so each becomes model as soon as it closes and
+    // its tree is dropped: a file with thousands of real servers never holds them all as
+    // statements. Everything else waits for the whole file (global_defs may come last).
+    let mut lvs = model::LvsPart::default();
     let nodes = {
-        let lines = preprocess::preprocess(path, opts, &mut diagnostics);
-        tree::build(&lines, &mut diagnostics)
+        let mut builder = tree::Builder::new();
+        preprocess::preprocess_into(path, opts, &mut diagnostics, &mut |line, d| {
+            builder.push_line(&line, d);
+            if let Some(node) = builder.take_completed_top(model::LvsPart::wants) {
+                lvs.add(&node, d);
+            }
+        });
+        builder.finish(&mut diagnostics)
     };
-    let config = model::build(&nodes, env, &mut diagnostics);
+    let config = model::build_with(&nodes, lvs, env, &mut diagnostics);
     drop(nodes);
     Loaded {
         config,

@@ -78,10 +78,22 @@ const INC_ALL: u8 = INC_R | INC_M | INC_W | INC_B;
 
 /// Reads `path` and everything it includes into logical lines; problems go to `diags`.
 pub fn preprocess(path: &Path, opts: &Options, diags: &mut Diagnostics) -> Vec<Line> {
-    let mut pre = Pre::new(opts, diags);
+    let mut out = Vec::new();
+    preprocess_into(path, opts, diags, &mut |line, _| out.push(line));
+    out
+}
+
+/// Like [`preprocess`], but hands each line to `sink` as soon as it is ready, so a caller can
+/// build from a huge file without holding all of its lines.
+pub fn preprocess_into(
+    path: &Path,
+    opts: &Options,
+    diags: &mut Diagnostics,
+    sink: &mut dyn FnMut(Line, &mut Diagnostics),
+) {
+    let mut pre = Pre::new(opts, diags, sink);
     pre.open_root(path);
     pre.run();
-    pre.out
 }
 
 /// A built-in parameter, computed when used.
@@ -169,7 +181,7 @@ struct Pre<'a> {
     opts: &'a Options,
     diags: &'a mut Diagnostics,
     defs: HashMap<String, Def>,
-    out: Vec<Line>,
+    sink: &'a mut dyn FnMut(Line, &mut Diagnostics),
     stack: Vec<Frame>,
     /// Name of the multi-line definition being collected.
     collecting: Option<String>,
@@ -187,7 +199,11 @@ struct Replaced {
 }
 
 impl<'a> Pre<'a> {
-    fn new(opts: &'a Options, diags: &'a mut Diagnostics) -> Self {
+    fn new(
+        opts: &'a Options,
+        diags: &'a mut Diagnostics,
+        sink: &'a mut dyn FnMut(Line, &mut Diagnostics),
+    ) -> Self {
         let mut defs = HashMap::new();
         for (name, b) in [
             ("_PWD", Builtin::Pwd),
@@ -210,7 +226,7 @@ impl<'a> Pre<'a> {
             opts,
             diags,
             defs,
-            out: Vec::new(),
+            sink,
             stack: Vec::new(),
             collecting: None,
             generated: 0,
@@ -414,8 +430,8 @@ impl<'a> Pre<'a> {
         if text.is_empty() {
             return;
         }
-        let indent = String::from_utf8_lossy(&raw[..indent_len]).into_owned();
-        let text = String::from_utf8_lossy(&text).into_owned();
+        let indent = bytes_to_string(raw[..indent_len].to_vec());
+        let text = bytes_to_string(text);
         self.process(text, loc, Some(indent));
     }
 
@@ -430,7 +446,7 @@ impl<'a> Pre<'a> {
                 indent = None;
                 continue;
             }
-            let original = line.clone();
+            let original_len = line.len();
             let Some(line) = self.transform(line, loc) else {
                 indent = None;
                 continue;
@@ -449,7 +465,8 @@ impl<'a> Pre<'a> {
                 indent = None;
                 continue;
             }
-            let keep_indent = indent.take().filter(|_| head == original);
+            // The indent only helps column numbers; keep it when the line came through whole.
+            let keep_indent = indent.take().filter(|_| head.len() == original_len);
             self.emit(head, keep_indent, loc);
         }
     }
@@ -458,14 +475,38 @@ impl<'a> Pre<'a> {
         self.track_blocks(&text);
         let mut out = indent.unwrap_or_default();
         escape_comment_chars(&text, &mut out);
-        self.out.push(Line {
-            text: out,
-            location: loc.clone(),
-        });
+        (self.sink)(
+            Line {
+                text: out,
+                location: loc.clone(),
+            },
+            self.diags,
+        );
     }
 
     /// Follows `global_defs { include_check ... }` so that later includes use its checks.
     fn track_blocks(&mut self, text: &str) {
+        // Fast path for the common case: inside a block other than global_defs only the
+        // brace depth matters.
+        if self.blocks.depth >= 1 && !self.blocks.in_global {
+            let mut quote = false;
+            for &b in text.as_bytes() {
+                match b {
+                    b'"' => quote = !quote,
+                    b'{' if !quote => self.blocks.depth = self.blocks.depth.saturating_add(1),
+                    b'}' if !quote => {
+                        self.blocks.depth = self.blocks.depth.saturating_sub(1);
+                        if self.blocks.depth == 0 {
+                            // Back at the top level: the rest needs the full scan.
+                            break;
+                        }
+                    }
+                    _ => {}
+                }
+            }
+            // Lines are split at braces, so nothing of interest follows a closing one.
+            return;
+        }
         let toks = tokenize(text);
         if self.blocks.depth == 1 && self.blocks.in_global {
             if let Some(first) = toks.first() {
@@ -497,7 +538,7 @@ impl<'a> Pre<'a> {
                 }
                 TokenKind::Word | TokenKind::Quoted => {
                     if self.blocks.depth == 0 {
-                        self.blocks.last_word = t.text;
+                        self.blocks.last_word = t.text.to_string();
                     }
                 }
             }
@@ -570,7 +611,7 @@ impl<'a> Pre<'a> {
             }
             break;
         }
-        Some(String::from_utf8_lossy(&buf).into_owned())
+        Some(bytes_to_string(buf))
     }
 
     fn report_endless(&mut self, buf: &[u8], loc: &Location) {
@@ -1342,6 +1383,10 @@ fn decomment(line: &[u8]) -> Vec<u8> {
 
 /// Writes `text` with `#` and `!` outside quotes escaped, so the lexer keeps them as text.
 fn escape_comment_chars(text: &str, out: &mut String) {
+    if !text.contains(['#', '!']) {
+        out.push_str(text);
+        return;
+    }
     let mut quote = false;
     let mut prev_backslash = false;
     for c in text.chars() {
@@ -1698,6 +1743,14 @@ fn strtol0(s: &[u8], start: usize) -> (i64, usize) {
     let v = if neg { -v } else { v };
     let v = v.clamp(i128::from(i64::MIN), i128::from(i64::MAX));
     (i64::try_from(v).unwrap_or(0), q)
+}
+
+/// Text from bytes without copying when they are valid UTF-8 (nearly always).
+fn bytes_to_string(bytes: Vec<u8>) -> String {
+    match String::from_utf8(bytes) {
+        Ok(s) => s,
+        Err(e) => String::from_utf8_lossy(e.as_bytes()).into_owned(),
+    }
 }
 
 /// Largest configuration file read (1 GiB): a file beyond it (say `/proc/kcore`) is refused

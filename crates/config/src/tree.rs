@@ -8,13 +8,14 @@
 use crate::diag::{Diagnostics, Location};
 use crate::lexer::{tokenize, TokenKind};
 use crate::preprocess::Line;
+use compact_str::CompactString;
 use serde::Serialize;
 
 /// One argument of a statement.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Arg {
-    /// Its text (quotes removed).
-    pub text: String,
+    /// Its text (quotes removed); inline when short.
+    pub text: CompactString,
     /// Whether it was written in double quotes.
     pub quoted: bool,
     /// A quoted string whose closing quote is missing.
@@ -26,8 +27,8 @@ pub struct Arg {
 /// One statement: `keyword args... [{ children }]`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Node {
-    /// The first word of the statement.
-    pub keyword: String,
+    /// The first word of the statement; inline when short.
+    pub keyword: CompactString,
     /// Where the keyword is.
     pub location: Location,
     /// The words after the keyword, up to the end of the line or a brace.
@@ -63,17 +64,35 @@ impl Node {
 
 /// A statement being built: it ends at the end of its line or at a brace.
 struct Pending {
-    keyword: String,
+    keyword: CompactString,
     location: Location,
     args: Vec<Arg>,
 }
 
-/// Builds the statement tree of a configuration; unbalanced braces are reported.
-pub fn build(lines: &[Line], diags: &mut Diagnostics) -> Vec<Node> {
-    // stack[0] is the top level; each further entry is a block being filled, together with the
-    // statement that owns it.
-    let mut stack: Vec<(Option<Node>, Vec<Node>)> = vec![(None, Vec::new())];
-    for line in lines {
+/// Builds the statement tree line by line (so lines can be streamed in and dropped).
+pub struct Builder {
+    /// stack[0] is the top level; each further entry is a block being filled, together with
+    /// the statement that owns it.
+    stack: Vec<(Option<Node>, Vec<Node>)>,
+}
+
+impl Default for Builder {
+    fn default() -> Self {
+        Builder {
+            stack: vec![(None, Vec::new())],
+        }
+    }
+}
+
+impl Builder {
+    /// An empty tree.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Adds one preprocessed line.
+    pub fn push_line(&mut self, line: &Line, diags: &mut Diagnostics) {
+        let stack = &mut self.stack;
         let mut pending: Option<Pending> = None;
         for tok in tokenize(&line.text) {
             let loc = line.location.at_col(tok.col);
@@ -136,7 +155,7 @@ pub fn build(lines: &[Line], diags: &mut Diagnostics) -> Vec<Node> {
                         }
                     };
                     let owner = owner.unwrap_or_else(|| Node {
-                        keyword: String::new(),
+                        keyword: CompactString::default(),
                         location: loc.clone(),
                         args: vec![],
                         block: None,
@@ -145,15 +164,15 @@ pub fn build(lines: &[Line], diags: &mut Diagnostics) -> Vec<Node> {
                 }
                 TokenKind::Close => {
                     if let Some(p) = pending.take() {
-                        push_pending(&mut stack, p);
+                        push_pending(stack, p);
                     }
                     if stack.len() > 1 {
-                        if let Some((Some(mut owner), children)) = stack.pop() {
+                        if let Some((Some(mut owner), mut children)) = stack.pop() {
+                            children.shrink_to_fit();
                             owner.block = Some(children);
                             if let Some((_, c)) = stack.last_mut() {
-                                if owner.keyword.is_empty() {
-                                    // An anonymous block (stray `{`): keep nothing of it.
-                                } else {
+                                // An anonymous block (stray `{`) keeps nothing.
+                                if !owner.keyword.is_empty() {
                                     c.push(owner);
                                 }
                             }
@@ -167,37 +186,66 @@ pub fn build(lines: &[Line], diags: &mut Diagnostics) -> Vec<Node> {
             }
         }
         if let Some(p) = pending.take() {
-            push_pending(&mut stack, p);
+            push_pending(stack, p);
         }
     }
-    if stack.len() > 1 {
-        let missing = stack.len() - 1;
-        let where_ = stack
-            .last()
-            .and_then(|(o, _)| o.as_ref())
-            .map(|o| o.location.clone());
-        diags
-            .error(
-                where_.as_ref(),
-                format!("{missing} missing '}}'(s): a block is not closed"),
-            )
-            .with_help("every '{' needs a matching '}'");
-        while stack.len() > 1 {
-            if let Some((Some(mut owner), children)) = stack.pop() {
-                owner.block = Some(children);
-                if let Some((_, c)) = stack.last_mut() {
-                    if !owner.keyword.is_empty() {
-                        c.push(owner);
+
+    /// Removes and returns the last completed top-level statement if `wanted` accepts it, so a
+    /// caller can turn large blocks into the model as soon as they close.
+    pub fn take_completed_top(&mut self, wanted: impl Fn(&Node) -> bool) -> Option<Node> {
+        if self.stack.len() != 1 {
+            return None;
+        }
+        let top = &mut self.stack[0].1;
+        if top.last().is_some_and(|n| n.block.is_some() && wanted(n)) {
+            top.pop()
+        } else {
+            None
+        }
+    }
+
+    /// The finished tree; unclosed blocks are reported and closed.
+    pub fn finish(mut self, diags: &mut Diagnostics) -> Vec<Node> {
+        let stack = &mut self.stack;
+        if stack.len() > 1 {
+            let missing = stack.len() - 1;
+            let where_ = stack
+                .last()
+                .and_then(|(o, _)| o.as_ref())
+                .map(|o| o.location.clone());
+            diags
+                .error(
+                    where_.as_ref(),
+                    format!("{missing} missing '}}'(s): a block is not closed"),
+                )
+                .with_help("every '{' needs a matching '}'");
+            while stack.len() > 1 {
+                if let Some((Some(mut owner), children)) = stack.pop() {
+                    owner.block = Some(children);
+                    if let Some((_, c)) = stack.last_mut() {
+                        if !owner.keyword.is_empty() {
+                            c.push(owner);
+                        }
                     }
                 }
             }
         }
+        stack.pop().map(|(_, c)| c).unwrap_or_default()
     }
-    stack.pop().map(|(_, c)| c).unwrap_or_default()
 }
 
-fn push_pending(stack: &mut [(Option<Node>, Vec<Node>)], p: Pending) {
+/// Builds the statement tree of a configuration; unbalanced braces are reported.
+pub fn build(lines: &[Line], diags: &mut Diagnostics) -> Vec<Node> {
+    let mut b = Builder::new();
+    for line in lines {
+        b.push_line(line, diags);
+    }
+    b.finish(diags)
+}
+
+fn push_pending(stack: &mut [(Option<Node>, Vec<Node>)], mut p: Pending) {
     if let Some((_, c)) = stack.last_mut() {
+        p.args.shrink_to_fit();
         c.push(Node {
             keyword: p.keyword,
             location: p.location,

@@ -1,6 +1,11 @@
 //! `keepalived-rs`: the daemon binary. Today it reads and checks configurations (`-t`,
 //! `-d`, `--config-json`); the VRRP and LVS drivers arrive with the following issues.
 
+/// mimalloc: configuration parsing allocates one small string per token, and glibc's malloc
+/// made up a third of `-t`'s time on large files.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 mod cli;
 mod dump;
 mod env;

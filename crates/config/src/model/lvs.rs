@@ -4,7 +4,7 @@
 
 use super::script::Script;
 use super::values::*;
-use super::{other_keyword, raw, script_value, block_lines, run_as, RawStatement, RunAs};
+use super::{block_lines, other_keyword, raw, run_as, script_value, RawStatement, RunAs};
 use crate::diag::{Diagnostics, Location};
 use crate::tree::Node;
 use serde::Serialize;
@@ -373,8 +373,9 @@ pub struct VirtualServer {
 }
 
 /// The schedulers IPVS knows.
-pub const SCHEDULERS: &[&str] =
-    &["rr", "wrr", "lc", "wlc", "lblc", "sh", "mh", "dh", "fo", "ovf", "lblcr", "sed", "nq", "twos"];
+pub const SCHEDULERS: &[&str] = &[
+    "rr", "wrr", "lc", "wlc", "lblc", "sh", "mh", "dh", "fo", "ovf", "lblcr", "sed", "nq", "twos",
+];
 
 /// Settings a virtual server passes down to its real servers and checkers.
 #[derive(Debug, Clone, Default)]
@@ -393,15 +394,23 @@ impl Inherited {
     /// Reads an inheritable keyword; false when `kw` is not one.
     fn keyword(&mut self, kw: &Node, d: &mut Diagnostics) -> bool {
         match kw.keyword.as_str() {
-            "delay_loop" => self.delay_loop_us = seconds(kw, 0, 1, MAX_SECONDS_US, d).or(self.delay_loop_us),
+            "delay_loop" => {
+                self.delay_loop_us = seconds(kw, 0, 1, MAX_SECONDS_US, d).or(self.delay_loop_us)
+            }
             "connect_timeout" => {
-                self.connect_timeout_us = seconds(kw, 0, 1, MAX_SECONDS_US, d).or(self.connect_timeout_us)
+                self.connect_timeout_us =
+                    seconds(kw, 0, 1, MAX_SECONDS_US, d).or(self.connect_timeout_us)
             }
             "retry" | "nb_get_retry" => {
                 if kw.keyword == "nb_get_retry" {
-                    d.quiet_warning(Some(&kw.location), "nb_get_retry is deprecated - please use 'retry'");
+                    d.quiet_warning(
+                        Some(&kw.location),
+                        "nb_get_retry is deprecated - please use 'retry'",
+                    );
                 }
-                self.retry = uint(kw, 0, 0, u64::from(u32::MAX), d).map(|v| v as u32).or(self.retry)
+                self.retry = uint(kw, 0, 0, u64::from(u32::MAX), d)
+                    .map(|v| v as u32)
+                    .or(self.retry)
             }
             "delay_before_retry" => {
                 self.delay_before_retry_us =
@@ -448,8 +457,11 @@ fn address_port(node: &Node, n: usize, d: &mut Diagnostics) -> Option<(IpAddr, O
         Some(p) => match parse_port(&p.text) {
             Some(port) => Some((addr, Some(port))),
             None => {
-                d.error(Some(&p.location), format!("{}: invalid port '{}'", node.keyword, p.text))
-                    .with_help("expected a port number 0..65535");
+                d.error(
+                    Some(&p.location),
+                    format!("{}: invalid port '{}'", node.keyword, p.text),
+                )
+                .with_help("expected a port number 0..65535");
                 None
             }
         },
@@ -473,8 +485,15 @@ fn forwarding(node: &Node, d: &mut Diagnostics) -> Option<Forwarding> {
                         match node.arg(n + 1).map(|t| t.text.as_str()) {
                             Some(t @ ("ipip" | "gue" | "gre")) => kind = t.to_string(),
                             other => {
-                                d.error(Some(&a.location), format!("{}: unknown tunnel type '{}'", node.keyword, other.unwrap_or("")))
-                                    .with_help("expected ipip, gue or gre");
+                                d.error(
+                                    Some(&a.location),
+                                    format!(
+                                        "{}: unknown tunnel type '{}'",
+                                        node.keyword,
+                                        other.unwrap_or("")
+                                    ),
+                                )
+                                .with_help("expected ipip, gue or gre");
                             }
                         }
                         n += 2;
@@ -488,19 +507,32 @@ fn forwarding(node: &Node, d: &mut Diagnostics) -> Option<Forwarding> {
                         n += 1;
                     }
                     other => {
-                        d.error(Some(&a.location), format!("{}: unknown TUN option '{other}'", node.keyword));
+                        d.error(
+                            Some(&a.location),
+                            format!("{}: unknown TUN option '{other}'", node.keyword),
+                        );
                         n += 1;
                     }
                 }
             }
             if kind == "gue" && port.is_none() {
-                d.error(Some(&node.location), format!("{}: TUN type gue needs a port", node.keyword));
+                d.error(
+                    Some(&node.location),
+                    format!("{}: TUN type gue needs a port", node.keyword),
+                );
             }
-            Some(Forwarding::Tun { kind, port, checksum })
+            Some(Forwarding::Tun {
+                kind,
+                port,
+                checksum,
+            })
         }
         other => {
-            d.error(Some(node.arg_location(0)), format!("{}: unknown forwarding method '{other}'", node.keyword))
-                .with_help("expected NAT, DR or TUN");
+            d.error(
+                Some(node.arg_location(0)),
+                format!("{}: unknown forwarding method '{other}'", node.keyword),
+            )
+            .with_help("expected NAT, DR or TUN");
             None
         }
     }
@@ -508,24 +540,33 @@ fn forwarding(node: &Node, d: &mut Diagnostics) -> Option<Forwarding> {
 
 /// `virtual_server_group NAME { ... }`.
 pub(super) fn virtual_server_group(node: &Node, d: &mut Diagnostics) -> Option<VirtualServerGroup> {
-    let Some(name) = node.arg(0).map(|a| a.text.clone()) else {
+    let Some(name) = node.arg(0).map(|a| a.text.to_string()) else {
         d.error(Some(&node.location), "virtual_server_group: missing name");
         return None;
     };
     let mut entries = Vec::new();
     for line in block_lines(node, d) {
         if line.keyword == "fwmark" {
-            let Some(mark) = uint(line, 0, 1, u64::from(u32::MAX), d) else { continue };
+            let Some(mark) = uint(line, 0, 1, u64::from(u32::MAX), d) else {
+                continue;
+            };
             let family = match line.arg(1).map(|a| a.text.as_str()) {
                 Some("inet") => Some(Family::Inet),
                 Some("inet6") => Some(Family::Inet6),
                 None => None,
                 Some(other) => {
-                    d.error(Some(line.arg_location(1)), format!("virtual_server_group {name}: unknown family '{other}'"));
+                    d.error(
+                        Some(line.arg_location(1)),
+                        format!("virtual_server_group {name}: unknown family '{other}'"),
+                    );
                     None
                 }
             };
-            entries.push(GroupEntry::Fwmark { mark: mark as u32, family, location: line.location.clone() });
+            entries.push(GroupEntry::Fwmark {
+                mark: mark as u32,
+                family,
+                location: line.location.clone(),
+            });
             continue;
         }
         match parse_range(&line.keyword) {
@@ -534,21 +575,39 @@ pub(super) fn virtual_server_group(node: &Node, d: &mut Diagnostics) -> Option<V
                     Some(p) => match parse_port(&p.text) {
                         Some(v) => v,
                         None => {
-                            d.error(Some(&p.location), format!("virtual_server_group {name}: invalid port '{}'", p.text));
+                            d.error(
+                                Some(&p.location),
+                                format!("virtual_server_group {name}: invalid port '{}'", p.text),
+                            );
                             continue;
                         }
                     },
                     None => 0,
                 };
-                entries.push(GroupEntry::Range { first, last, port, location: line.location.clone() });
+                entries.push(GroupEntry::Range {
+                    first,
+                    last,
+                    port,
+                    location: line.location.clone(),
+                });
             }
             None => {
-                d.error(Some(&line.location), format!("virtual_server_group {name}: invalid address or range '{}'", line.keyword))
-                    .with_help("expected IP, IP-LAST (e.g. 10.0.0.1-10), IP/PREFIX or fwmark N");
+                d.error(
+                    Some(&line.location),
+                    format!(
+                        "virtual_server_group {name}: invalid address or range '{}'",
+                        line.keyword
+                    ),
+                )
+                .with_help("expected IP, IP-LAST (e.g. 10.0.0.1-10), IP/PREFIX or fwmark N");
             }
         }
     }
-    Some(VirtualServerGroup { name, entries, location: node.location.clone() })
+    Some(VirtualServerGroup {
+        name,
+        entries,
+        location: node.location.clone(),
+    })
 }
 
 /// Parses `IP`, `IP-LASTOCTET` (or last IPv6 group), and `IP/PREFIX` into an inclusive range.
@@ -563,15 +622,25 @@ pub fn parse_range(s: &str) -> Option<(IpAddr, IpAddr)> {
                 }
                 let mask = if len == 0 { 0 } else { u32::MAX << (32 - len) };
                 let base = u32::from(v4) & mask;
-                Some((IpAddr::from(base.to_be_bytes()), IpAddr::from((base | !mask).to_be_bytes())))
+                Some((
+                    IpAddr::from(base.to_be_bytes()),
+                    IpAddr::from((base | !mask).to_be_bytes()),
+                ))
             }
             IpAddr::V6(v6) => {
                 if len > 128 {
                     return None;
                 }
-                let mask = if len == 0 { 0 } else { u128::MAX << (128 - len) };
+                let mask = if len == 0 {
+                    0
+                } else {
+                    u128::MAX << (128 - len)
+                };
                 let base = u128::from(v6) & mask;
-                Some((IpAddr::from(base.to_be_bytes()), IpAddr::from((base | !mask).to_be_bytes())))
+                Some((
+                    IpAddr::from(base.to_be_bytes()),
+                    IpAddr::from((base | !mask).to_be_bytes()),
+                ))
             }
         };
     }
@@ -623,7 +692,10 @@ pub(super) fn virtual_server(node: &Node, d: &mut Diagnostics) -> Option<Virtual
     };
     let mut inherited = Inherited::default();
     let mut vs = VirtualServer {
-        key: VirtualServerKey::Fwmark { mark: 0, family: Family::Inet },
+        key: VirtualServerKey::Fwmark {
+            mark: 0,
+            family: Family::Inet,
+        },
         scheduler: String::new(),
         forwarding: Forwarding::Nat,
         delay_loop_us: 60_000_000,
@@ -664,8 +736,11 @@ pub(super) fn virtual_server(node: &Node, d: &mut Diagnostics) -> Option<Virtual
                     if SCHEDULERS.contains(&s.as_str()) {
                         scheduler = Some(s);
                     } else {
-                        d.error(Some(kw.arg_location(0)), format!("{}: unknown scheduler '{s}'", kw.keyword))
-                            .with_help(format!("expected one of {}", SCHEDULERS.join(", ")));
+                        d.error(
+                            Some(kw.arg_location(0)),
+                            format!("{}: unknown scheduler '{s}'", kw.keyword),
+                        )
+                        .with_help(format!("expected one of {}", SCHEDULERS.join(", ")));
                     }
                 }
             }
@@ -675,8 +750,11 @@ pub(super) fn virtual_server(node: &Node, d: &mut Diagnostics) -> Option<Virtual
                 Some("UDP") => protocol = Some(Protocol::Udp),
                 Some("SCTP") => protocol = Some(Protocol::Sctp),
                 Some(other) => {
-                    d.error(Some(kw.arg_location(0)), format!("unknown protocol '{other}'"))
-                        .with_help("expected TCP, UDP or SCTP");
+                    d.error(
+                        Some(kw.arg_location(0)),
+                        format!("unknown protocol '{other}'"),
+                    )
+                    .with_help("expected TCP, UDP or SCTP");
                 }
                 None => {}
             },
@@ -710,7 +788,10 @@ pub(super) fn virtual_server(node: &Node, d: &mut Diagnostics) -> Option<Virtual
                 Some("inet") => family = Some(Family::Inet),
                 Some("inet6") => family = Some(Family::Inet6),
                 Some(other) => {
-                    d.error(Some(kw.arg_location(0)), format!("ip_family: unknown family '{other}'"));
+                    d.error(
+                        Some(kw.arg_location(0)),
+                        format!("ip_family: unknown family '{other}'"),
+                    );
                 }
                 None => {}
             },
@@ -750,15 +831,18 @@ pub(super) fn virtual_server(node: &Node, d: &mut Diagnostics) -> Option<Virtual
             if port == 0 && vs.persistence_timeout.is_none() {
                 vs.persistence_timeout = Some(360);
             }
-            VirtualServerKey::Address { address, port, protocol }
+            VirtualServerKey::Address {
+                address,
+                port,
+                protocol,
+            }
         }
         Addressing::Fwmark(mark) => {
-            let fam = family.unwrap_or_else(|| {
-                match vs.real_servers.first().map(|r| r.key.address) {
+            let fam =
+                family.unwrap_or_else(|| match vs.real_servers.first().map(|r| r.key.address) {
                     Some(IpAddr::V6(_)) => Family::Inet6,
                     _ => Family::Inet,
-                }
-            });
+                });
             VirtualServerKey::Fwmark { mark, family: fam }
         }
         Addressing::Group(name) => VirtualServerKey::Group { name, protocol },
@@ -767,11 +851,20 @@ pub(super) fn virtual_server(node: &Node, d: &mut Diagnostics) -> Option<Virtual
 }
 
 /// `real_server IP [PORT] { ... }`.
-fn real_server(node: &Node, vs: &VirtualServer, vs_port: u16, vs_inh: &Inherited, d: &mut Diagnostics) -> Option<RealServer> {
+fn real_server(
+    node: &Node,
+    vs: &VirtualServer,
+    vs_port: u16,
+    vs_inh: &Inherited,
+    d: &mut Diagnostics,
+) -> Option<RealServer> {
     let (address, port) = address_port(node, 0, d)?;
     let mut inh = Inherited::default();
     let mut rs = RealServer {
-        key: RealServerKey { address, port: port.unwrap_or(vs_port) },
+        key: RealServerKey {
+            address,
+            port: port.unwrap_or(vs_port),
+        },
         weight: 1,
         forwarding: vs.forwarding.clone(),
         notify_up: None,
@@ -803,8 +896,12 @@ fn real_server(node: &Node, vs: &VirtualServer, vs_port: u16, vs_inh: &Inherited
             }
             "notify_up" => rs.notify_up = script_value(kw, d),
             "notify_down" => rs.notify_down = script_value(kw, d),
-            "uthreshold" => rs.uthreshold = uint(kw, 0, 0, u64::from(u32::MAX), d).map(|v| v as u32),
-            "lthreshold" => rs.lthreshold = uint(kw, 0, 0, u64::from(u32::MAX), d).map(|v| v as u32),
+            "uthreshold" => {
+                rs.uthreshold = uint(kw, 0, 0, u64::from(u32::MAX), d).map(|v| v as u32)
+            }
+            "lthreshold" => {
+                rs.lthreshold = uint(kw, 0, 0, u64::from(u32::MAX), d).map(|v| v as u32)
+            }
             "smtp_alert" => rs.smtp_alert = flag(kw, d),
             "TCP_CHECK" | "HTTP_GET" | "SSL_GET" | "SMTP_CHECK" | "MISC_CHECK" | "DNS_CHECK"
             | "UDP_CHECK" | "PING_CHECK" | "FILE_CHECK" | "BFD_CHECK" => checker_nodes.push(kw),
@@ -850,10 +947,22 @@ fn checker(node: &Node, outer: &Inherited, d: &mut Diagnostics) -> Option<Checke
         enable_sni: false,
     };
     let mut helo_name = None;
-    let mut misc = MiscCheck { script: None, timeout_us: None, dynamic: false };
+    let mut misc = MiscCheck {
+        script: None,
+        timeout_us: None,
+        dynamic: false,
+    };
     let mut misc_user: Option<RunAs> = None;
-    let mut dns = DnsCheck { query_type: "SOA".into(), name: ".".into() };
-    let mut udp = UdpCheck { payload: None, require_reply: None, min_reply_length: 0, max_reply_length: 255 };
+    let mut dns = DnsCheck {
+        query_type: "SOA".into(),
+        name: ".".into(),
+    };
+    let mut udp = UdpCheck {
+        payload: None,
+        require_reply: None,
+        min_reply_length: 0,
+        max_reply_length: 255,
+    };
     let mut file = (None, None, false);
     let mut bfd_name = None;
     for kw in block_lines(node, d) {
@@ -868,7 +977,9 @@ fn checker(node: &Node, outer: &Inherited, d: &mut Diagnostics) -> Option<Checke
             (_, "bindto") => common.bindto = ip(kw, 0, d),
             (_, "bind_port") => common.bind_port = uint(kw, 0, 1, 65535, d).map(|v| v as u16),
             (_, "bind_if") => common.bind_if = word(kw, 0, d),
-            (_, "fwmark") => common.fwmark = uint(kw, 0, 1, u64::from(u32::MAX), d).map(|v| v as u32),
+            (_, "fwmark") => {
+                common.fwmark = uint(kw, 0, 1, u64::from(u32::MAX), d).map(|v| v as u32)
+            }
             (_, "log_all_failures") => common.log_all_failures = flag(kw, d).unwrap_or(true),
             ("HTTP_GET" | "SSL_GET", "url") => {
                 if let Some(u) = url(kw, d) {
@@ -880,26 +991,39 @@ fn checker(node: &Node, outer: &Inherited, d: &mut Diagnostics) -> Option<Checke
                     if matches!(p.as_str(), "1.0" | "1.0C" | "1.1" | "0") {
                         http.http_protocol = p;
                     } else {
-                        d.error(Some(kw.arg_location(0)), format!("http_protocol: unknown version '{p}'"))
-                            .with_help("expected 1.0, 1.0C or 1.1");
+                        d.error(
+                            Some(kw.arg_location(0)),
+                            format!("http_protocol: unknown version '{p}'"),
+                        )
+                        .with_help("expected 1.0, 1.0C or 1.1");
                     }
                 }
             }
-            ("HTTP_GET" | "SSL_GET", "fast_recovery") => http.fast_recovery = flag(kw, d).unwrap_or(true),
+            ("HTTP_GET" | "SSL_GET", "fast_recovery") => {
+                http.fast_recovery = flag(kw, d).unwrap_or(true)
+            }
             ("HTTP_GET" | "SSL_GET", "virtualhost") => http.virtualhost = word(kw, 0, d),
             ("HTTP_GET" | "SSL_GET", "enable_sni") => http.enable_sni = flag(kw, d).unwrap_or(true),
             ("SMTP_CHECK", "helo_name") => helo_name = word(kw, 0, d),
             ("MISC_CHECK", "misc_path") => misc.script = script_value(kw, d),
-            ("MISC_CHECK", "misc_timeout") => misc.timeout_us = seconds(kw, 0, 1, MAX_SECONDS_US, d),
+            ("MISC_CHECK", "misc_timeout") => {
+                misc.timeout_us = seconds(kw, 0, 1, MAX_SECONDS_US, d)
+            }
             ("MISC_CHECK", "misc_dynamic") => misc.dynamic = flag(kw, d).unwrap_or(true),
             ("MISC_CHECK", "user") => misc_user = run_as(kw, d),
             ("DNS_CHECK", "type") => {
                 if let Some(t) = word(kw, 0, d) {
-                    if matches!(t.as_str(), "A" | "NS" | "CNAME" | "SOA" | "MX" | "TXT" | "AAAA") {
+                    if matches!(
+                        t.as_str(),
+                        "A" | "NS" | "CNAME" | "SOA" | "MX" | "TXT" | "AAAA"
+                    ) {
                         dns.query_type = t;
                     } else {
-                        d.error(Some(kw.arg_location(0)), format!("DNS_CHECK: unknown type '{t}'"))
-                            .with_help("expected A, NS, CNAME, SOA, MX, TXT or AAAA");
+                        d.error(
+                            Some(kw.arg_location(0)),
+                            format!("DNS_CHECK: unknown type '{t}'"),
+                        )
+                        .with_help("expected A, NS, CNAME, SOA, MX, TXT or AAAA");
                     }
                 }
             }
@@ -954,10 +1078,19 @@ fn checker(node: &Node, outer: &Inherited, d: &mut Diagnostics) -> Option<Checke
         "DNS_CHECK" => CheckerKind::Dns(dns),
         "UDP_CHECK" => CheckerKind::Udp(udp),
         "PING_CHECK" => CheckerKind::Ping,
-        "FILE_CHECK" => CheckerKind::File { track_file: file.0, weight: file.1, reverse: file.2 },
+        "FILE_CHECK" => CheckerKind::File {
+            track_file: file.0,
+            weight: file.1,
+            reverse: file.2,
+        },
         _ => CheckerKind::Bfd { name: bfd_name },
     };
-    Some(Checker { kind, common, other, location: node.location.clone() })
+    Some(Checker {
+        kind,
+        common,
+        other,
+        location: node.location.clone(),
+    })
 }
 
 /// `url { path ; digest ; status_code ; virtualhost ; regex ... }`.
@@ -979,7 +1112,10 @@ fn url(node: &Node, d: &mut Diagnostics) -> Option<Url> {
                     if dg.len() == 32 && dg.chars().all(|c| c.is_ascii_hexdigit()) {
                         u.digest = Some(dg.to_ascii_lowercase());
                     } else {
-                        d.error(Some(kw.arg_location(0)), format!("digest '{dg}' is not 32 hex digits (an MD5)"));
+                        d.error(
+                            Some(kw.arg_location(0)),
+                            format!("digest '{dg}' is not 32 hex digits (an MD5)"),
+                        );
                     }
                 }
             }
@@ -994,8 +1130,11 @@ fn url(node: &Node, d: &mut Diagnostics) -> Option<Url> {
                             u.status_codes.push((lo, hi))
                         }
                         _ => {
-                            d.error(Some(&a.location), format!("status_code: invalid code or range '{}'", a.text))
-                                .with_help("expected codes 100..599, or ranges like 200-299");
+                            d.error(
+                                Some(&a.location),
+                                format!("status_code: invalid code or range '{}'", a.text),
+                            )
+                            .with_help("expected codes 100..599, or ranges like 200-299");
                         }
                     }
                 }

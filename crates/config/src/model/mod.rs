@@ -18,9 +18,57 @@ use crate::tree::Node;
 use script::{split_command, Script};
 use values::*;
 
+/// The LVS blocks of a configuration, turned into model while the file is still being read.
+#[derive(Debug, Default)]
+pub struct LvsPart {
+    groups: Vec<lvs::VirtualServerGroup>,
+    servers: Vec<lvs::VirtualServer>,
+}
+
+impl LvsPart {
+    /// Whether a completed top-level statement belongs here.
+    pub fn wants(node: &Node) -> bool {
+        matches!(
+            node.keyword.as_str(),
+            "virtual_server" | "virtual_server_group"
+        )
+    }
+
+    /// Turns one `virtual_server` or `virtual_server_group` statement into model.
+    pub fn add(&mut self, node: &Node, d: &mut Diagnostics) {
+        d.set_phase(Phase::Subsystem);
+        match node.keyword.as_str() {
+            "virtual_server" => {
+                if let Some(vs) = lvs::virtual_server(node, d) {
+                    self.servers.push(vs);
+                }
+            }
+            "virtual_server_group" => {
+                if let Some(g) = lvs::virtual_server_group(node, d) {
+                    self.groups.push(g);
+                }
+            }
+            _ => {}
+        }
+        d.set_phase(Phase::First);
+    }
+}
+
 /// Builds the model from the tree and validates it against the environment.
 pub fn build(nodes: &[Node], env: &dyn Environment, d: &mut Diagnostics) -> Config {
+    build_with(nodes, LvsPart::default(), env, d)
+}
+
+/// Like [`build`], with LVS blocks already turned into model while reading.
+pub fn build_with(
+    nodes: &[Node],
+    lvs: LvsPart,
+    env: &dyn Environment,
+    d: &mut Diagnostics,
+) -> Config {
     let mut cfg = Config::default();
+    cfg.virtual_server_groups = lvs.groups;
+    cfg.virtual_servers = lvs.servers;
     // keepalived's first pass reads global_defs (and reports unknown top-level keywords); the
     // subsystem passes read everything else.
     for node in nodes.iter().filter(|n| n.keyword == "global_defs") {
@@ -142,8 +190,8 @@ fn garp_group_interface(
 pub(crate) fn raw(block: &str, node: &Node) -> RawStatement {
     RawStatement {
         block: block.to_string(),
-        keyword: node.keyword.clone(),
-        args: node.args.iter().map(|a| a.text.clone()).collect(),
+        keyword: node.keyword.to_string(),
+        args: node.args.iter().map(|a| a.text.to_string()).collect(),
         has_block: node.block.is_some(),
         location: node.location.clone(),
     }
@@ -254,12 +302,15 @@ pub(crate) fn script_value(node: &Node, d: &mut Diagnostics) -> Option<Script> {
     let (user, group) = match node.arg(1) {
         Some(u) => match u.text.split_once(':') {
             Some((u, g)) => (Some(u.to_string()), Some(g.to_string())),
-            None => (Some(u.text.clone()), node.arg(2).map(|g| g.text.clone())),
+            None => (
+                Some(u.text.to_string()),
+                node.arg(2).map(|g| g.text.to_string()),
+            ),
         },
         None => (None, None),
     };
     Some(Script {
-        command: cmd.text.clone(),
+        command: cmd.text.to_string(),
         argv,
         user,
         group,
@@ -277,7 +328,7 @@ pub(crate) fn run_as(node: &Node, d: &mut Diagnostics) -> Option<RunAs> {
     }
     Some(RunAs {
         user: u,
-        group: node.arg(1).map(|a| a.text.clone()),
+        group: node.arg(1).map(|a| a.text.to_string()),
     })
 }
 
@@ -292,8 +343,8 @@ fn fifo(node: &Node, f: &mut NotifyFifo, d: &mut Diagnostics) {
         f.path = Some(p);
         if let Some(u) = node.arg(1) {
             f.owner = Some(RunAs {
-                user: u.text.clone(),
-                group: node.arg(2).map(|g| g.text.clone()),
+                user: u.text.to_string(),
+                group: node.arg(2).map(|g| g.text.to_string()),
             });
         }
     }
@@ -302,7 +353,7 @@ fn fifo(node: &Node, f: &mut NotifyFifo, d: &mut Diagnostics) {
 /// A value keepalived's handler checks for itself: a missing one is an error, not an abort.
 fn soft_word(kw: &Node, what: &str, d: &mut Diagnostics) -> Option<String> {
     match kw.arg(0) {
-        Some(a) => Some(a.text.clone()),
+        Some(a) => Some(a.text.to_string()),
         None => {
             d.error(
                 Some(&kw.location),
@@ -322,7 +373,7 @@ fn global_defs(node: &Node, cfg: &mut Config, env: &dyn Environment, d: &mut Dia
             "router_id" => g.router_id = soft_word(kw, "router id", d),
             "notification_email" => g
                 .notification_email
-                .extend(block_lines(kw, d).iter().map(|l| l.keyword.clone())),
+                .extend(block_lines(kw, d).iter().map(|l| l.keyword.to_string())),
             "notification_email_from" => {
                 g.notification_email_from = soft_word(kw, "sender address", d)
             }
@@ -498,7 +549,7 @@ fn global_defs(node: &Node, cfg: &mut Config, env: &dyn Environment, d: &mut Dia
             ),
             "reload_check_config" => {
                 g.reload_check_config = true;
-                g.reload_check_config_log = kw.arg(0).map(|a| a.text.clone());
+                g.reload_check_config_log = kw.arg(0).map(|a| a.text.to_string());
             }
             "vrrp_notify_priority_changes" => set(&mut g.vrrp_notify_priority_changes, flag(kw, d)),
             "fifo_write_vrrp_states_on_reload" => {

@@ -158,7 +158,7 @@ pub fn parse_bool(s: &str) -> Option<bool> {
 /// Reads a required single word argument.
 pub fn word(node: &Node, n: usize, d: &mut Diagnostics) -> Option<String> {
     match node.arg(n) {
-        Some(a) => Some(a.text.clone()),
+        Some(a) => Some(a.text.to_string()),
         None => {
             missing(node, d);
             None

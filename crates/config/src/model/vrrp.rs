@@ -8,7 +8,7 @@ use crate::diag::Location;
 /// The block's name argument, or an error.
 fn block_name(node: &Node, d: &mut Diagnostics) -> Option<String> {
     match node.arg(0) {
-        Some(a) => Some(a.text.clone()),
+        Some(a) => Some(a.text.to_string()),
         None => {
             d.error(
                 Some(&node.location),
@@ -132,7 +132,7 @@ fn whole_line_script(kw: &Node, d: &mut Diagnostics) -> Option<Script> {
             if a.quoted {
                 format!("\"{}\"", a.text)
             } else {
-                a.text.clone()
+                a.text.to_string()
             }
         })
         .collect::<Vec<_>>()
@@ -237,7 +237,7 @@ pub(super) fn track_process(node: &Node, cfg: &mut Config, d: &mut Diagnostics) 
                 if kw.args.is_empty() {
                     d.error(Some(&kw.location), "process: no process name given");
                 } else {
-                    t.process = Some(kw.args.iter().map(|a| a.text.clone()).collect());
+                    t.process = Some(kw.args.iter().map(|a| a.text.to_string()).collect());
                 }
             }
             "param_match" => match kw.arg(0).map(|a| a.text.as_str()) {
@@ -291,7 +291,7 @@ fn track_list(node: &Node, min: i64, max: i64, d: &mut Diagnostics) -> Vec<Track
     let mut out = Vec::new();
     for line in block_lines(node, d) {
         let mut r = TrackRef {
-            name: line.keyword.clone(),
+            name: line.keyword.to_string(),
             weight: None,
             reverse: false,
             location: line.location.clone(),
@@ -367,9 +367,9 @@ pub(super) fn sync_group(node: &Node, cfg: &mut Config, d: &mut Diagnostics) {
         match kw.keyword.as_str() {
             "group" => {
                 for line in block_lines(kw, d) {
-                    g.group.push(line.keyword.clone());
+                    g.group.push(line.keyword.to_string());
                     for a in &line.args {
-                        g.group.push(a.text.clone());
+                        g.group.push(a.text.to_string());
                     }
                 }
             }
@@ -635,7 +635,7 @@ pub(super) fn instance(node: &Node, cfg: &mut Config, d: &mut Diagnostics) {
                 };
                 for a in &kw.args {
                     if a.text.matches(':').count() == 5 {
-                        v.mac = Some(a.text.clone());
+                        v.mac = Some(a.text.to_string());
                     } else if v.name.is_none() {
                         if a.text.len() > 15 {
                             d.error(
@@ -643,7 +643,7 @@ pub(super) fn instance(node: &Node, cfg: &mut Config, d: &mut Diagnostics) {
                                 format!("({}) VMAC interface name '{}' too long", i.name, a.text),
                             );
                         }
-                        v.name = Some(a.text.clone());
+                        v.name = Some(a.text.to_string());
                     }
                 }
                 i.use_vmac = Some(v);
