@@ -66,9 +66,11 @@ pub fn build_with(
     env: &dyn Environment,
     d: &mut Diagnostics,
 ) -> Config {
-    let mut cfg = Config::default();
-    cfg.virtual_server_groups = lvs.groups;
-    cfg.virtual_servers = lvs.servers;
+    let mut cfg = Config {
+        virtual_server_groups: lvs.groups,
+        virtual_servers: lvs.servers,
+        ..Config::default()
+    };
     // keepalived's first pass reads global_defs (and reports unknown top-level keywords); the
     // subsystem passes read everything else.
     for node in nodes.iter().filter(|n| n.keyword == "global_defs") {
