@@ -107,7 +107,7 @@ pub struct Diagnostic {
 
 /// keepalived reads the file in a first pass (includes, global_defs, brace balance) and then
 /// once per subsystem; a failed checked include stops it after the first pass.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Default, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Phase {
     /// Found by the first pass.
@@ -141,6 +141,11 @@ pub struct Diagnostics {
     items: Vec<Diagnostic>,
     phase: Phase,
     stop_after_first_pass: bool,
+    /// Effects of diagnostics dropped past the size cap, so verdicts stay exact.
+    overflow: std::collections::BTreeSet<(Verdict, Phase)>,
+    /// Where `with_help` goes for a diagnostic dropped past the cap.
+    #[serde(skip)]
+    scratch: Option<Diagnostic>,
 }
 
 /// Longest list we keep; a binary or huge file must not turn into gigabytes of messages.
@@ -152,14 +157,12 @@ impl Diagnostics {
         Self::default()
     }
 
-    /// Adds a diagnostic (keeps the worst verdict even past the size cap).
+    /// Adds a diagnostic; past the size cap only its effect on the verdict is kept.
     pub fn push(&mut self, d: Diagnostic) {
         if self.items.len() < MAX_DIAGNOSTICS {
             self.items.push(d);
-        } else if d.verdict > self.worst() {
-            if let Some(last) = self.items.last_mut() {
-                *last = d;
-            }
+        } else {
+            self.overflow.insert((d.verdict, d.phase));
         }
     }
 
@@ -178,6 +181,17 @@ impl Diagnostics {
             help: None,
             phase: self.phase,
         });
+        if self.items.len() >= MAX_DIAGNOSTICS {
+            // Past the cap: hand out a scratch entry (only its effect was kept).
+            return self.scratch.insert(Diagnostic {
+                severity,
+                verdict,
+                location: None,
+                message: String::new(),
+                help: None,
+                phase: self.phase,
+            });
+        }
         let last = self.items.len() - 1;
         &mut self.items[last]
     }
@@ -243,9 +257,11 @@ impl Diagnostics {
 
     /// The worst verdict met so far (by code order, as keepalived ranks them).
     pub fn worst(&self) -> Verdict {
+        let dropped = self.overflow.iter().map(|(v, _)| *v);
         self.items
             .iter()
             .map(|d| d.verdict)
+            .chain(dropped)
             .max()
             .unwrap_or(Verdict::Clean)
     }
@@ -259,12 +275,23 @@ impl Diagnostics {
     /// The `-t` exit status these diagnostics give, as keepalived 2.2.7 computes it: an abort in
     /// a pass that runs wins (exit 2); otherwise the highest-ranked class (6 > 5 > 4 > 0).
     pub fn exit_code(&self) -> i32 {
-        let counted = || self.items.iter().filter(|d| self.counts(d));
-        if counted().any(|d| d.verdict == Verdict::Abort) {
+        let counted = || {
+            let kept = self
+                .items
+                .iter()
+                .filter(|d| self.counts(d))
+                .map(|d| d.verdict);
+            let dropped = self
+                .overflow
+                .iter()
+                .filter(|(_, p)| !(self.stop_after_first_pass && *p == Phase::Subsystem))
+                .map(|(v, _)| *v);
+            kept.chain(dropped)
+        };
+        if counted().any(|v| v == Verdict::Abort) {
             return 2;
         }
         counted()
-            .map(|d| d.verdict)
             .filter(|v| *v != Verdict::Abort)
             .max()
             .unwrap_or(Verdict::Clean)
@@ -350,6 +377,18 @@ mod tests {
         assert_eq!(d.exit_code(), 6);
         d.abort(None, "a");
         assert_eq!(d.exit_code(), 2);
+    }
+
+    #[test]
+    fn cap_keeps_verdicts_and_stays_fast() {
+        let mut d = Diagnostics::new();
+        for _ in 0..(MAX_DIAGNOSTICS * 20) {
+            d.note(None, "n").with_help("h");
+        }
+        assert_eq!(d.items().len(), MAX_DIAGNOSTICS);
+        assert_eq!(d.exit_code(), 0);
+        d.error(None, "late error");
+        assert_eq!(d.exit_code(), 5);
     }
 
     #[test]

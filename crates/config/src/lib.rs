@@ -12,6 +12,7 @@ pub mod keywords;
 pub mod lexer;
 pub mod model;
 pub mod preprocess;
+pub mod render;
 pub mod tree;
 
 use diag::Diagnostics;

@@ -64,6 +64,9 @@ pub const MAX_INCLUDE_DEPTH: usize = 64;
 pub const MAX_GENERATED_LINES: u64 = 2_000_000;
 /// Most substitutions in one line before expansion is declared endless.
 const MAX_SUBSTITUTIONS: usize = 10_000;
+/// Substitution rounds allowed for the whole configuration: real files need a few thousand;
+/// self-feeding multi-line parameters could otherwise take minutes.
+const MAX_TOTAL_SUBSTITUTIONS: u64 = 500_000;
 /// Most alternatives a brace pattern of an include may expand to.
 const MAX_BRACE_TERMS: usize = 4096;
 /// Default seed for `${_RANDOM}`.
@@ -187,6 +190,9 @@ struct Pre<'a> {
     collecting: Option<String>,
     generated: u64,
     limit_reported: bool,
+    /// Substitution rounds so far, against [`MAX_TOTAL_SUBSTITUTIONS`].
+    substitutions: u64,
+    budget_reported: bool,
     rng: u64,
     blocks: BlockTracker,
 }
@@ -231,6 +237,8 @@ impl<'a> Pre<'a> {
             collecting: None,
             generated: 0,
             limit_reported: false,
+            substitutions: 0,
+            budget_reported: false,
             rng: splitmix64(seed),
             blocks: BlockTracker::default(),
         }
@@ -440,7 +448,15 @@ impl<'a> Pre<'a> {
     fn process(&mut self, text: String, loc: &Location, indent: Option<String>) {
         let mut pending = Some(text);
         let mut indent = indent;
+        // A parameter whose value holds a brace and itself (`$A=x{${A}`) splits and re-expands
+        // forever; keepalived would spin. Bound the pieces one line may produce.
+        let mut pieces = 0usize;
         while let Some(line) = pending.take() {
+            pieces += 1;
+            if pieces > MAX_SUBSTITUTIONS {
+                self.report_endless(line.as_bytes(), loc);
+                return;
+            }
             if let Some(name) = self.collecting.clone() {
                 self.collect(&name, line);
                 indent = None;
@@ -554,6 +570,30 @@ impl<'a> Pre<'a> {
             if rounds > MAX_SUBSTITUTIONS {
                 self.report_endless(&buf, loc);
                 break;
+            }
+            if buf.contains(&b'$') {
+                self.substitutions += 1;
+                if self.substitutions > MAX_TOTAL_SUBSTITUTIONS {
+                    if !self.budget_reported {
+                        self.budget_reported = true;
+                        self.diags
+                            .fatal(
+                                Some(loc),
+                                format!(
+                                    "parameters expand more than {MAX_TOTAL_SUBSTITUTIONS} times - \
+                                     the configuration feeds itself; the rest is dropped"
+                                ),
+                            )
+                            .with_help("check parameter definitions that use themselves");
+                    }
+                    while matches!(
+                        self.stack.last(),
+                        Some(Frame::Lines { .. } | Frame::Repeat { .. })
+                    ) {
+                        self.stack.pop();
+                    }
+                    return None;
+                }
             }
             if buf.first() == Some(&b'@') {
                 let (rev, ofs) = if buf.get(1) == Some(&b'^') {

@@ -507,7 +507,8 @@ fn global_defs(node: &Node, cfg: &mut Config, env: &dyn Environment, d: &mut Dia
             "vrrp_higher_prio_send_advert" => set(&mut g.vrrp_higher_prio_send_advert, flag(kw, d)),
             "vrrp_startup_delay" => set(
                 &mut g.vrrp_startup_delay_us,
-                seconds(kw, 0, 0, 3600 * 1_000_000, d),
+                // keepalived 2.2.7: "number '0' outside range [0.001000, 4294.967295]".
+                seconds(kw, 0, 1000, 4_294_967_295, d),
             ),
             "dynamic_interfaces" => {
                 g.dynamic_interfaces = true;

@@ -361,7 +361,13 @@ pub(super) fn sync_group(node: &Node, cfg: &mut Config, d: &mut Diagnostics) {
         location: node.location.clone(),
     };
     for kw in block_lines(node, d) {
-        if notify_keyword(kw, &mut g.notify, d) {
+        // keepalived 2.2.7 knows these two for instances only: in a sync group they are
+        // unknown keywords.
+        let instance_only = matches!(
+            kw.keyword.as_str(),
+            "notify_deleted" | "notify_master_rx_lower_pri"
+        );
+        if !instance_only && notify_keyword(kw, &mut g.notify, d) {
             continue;
         }
         match kw.keyword.as_str() {
@@ -794,6 +800,34 @@ pub(super) fn instance(node: &Node, cfg: &mut Config, d: &mut Diagnostics) {
         .unwrap_or(g.vrrp_higher_prio_send_advert);
     i.accept = p.accept.unwrap_or(!i.strict_mode || i.priority == 255);
     if i.strict_mode {
+        // keepalived 2.2.7 (vrrp_complete_instance): strict mode forces these, and reports
+        // explicit values that contradict it; an unset lower-priority GARP delay becomes 0.
+        for (bad, what) in [
+            (
+                p.garp_lower_prio_repeat.is_some_and(|v| v != 0),
+                "Strict mode requires no repeat garps",
+            ),
+            (
+                p.garp_lower_prio_delay.is_some_and(|v| v != 0),
+                "Strict mode requires no repeat garp delay",
+            ),
+            (
+                p.lower_prio_no_advert == Some(false),
+                "Strict mode requires no lower priority advert",
+            ),
+            (
+                p.higher_prio_send_advert == Some(true),
+                "strict mode requires higher_prio_send_advert to be clear",
+            ),
+        ] {
+            if bad {
+                d.warning(
+                    Some(&i.location),
+                    format!("({}) {what} - resetting", i.name),
+                );
+            }
+        }
+        i.garp_lower_prio_delay = 0;
         validate::apply_strict(&mut i, &p.auth_loc, &p.preempt_delay_loc, d);
     }
     if !vrid_seen {
