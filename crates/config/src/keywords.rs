@@ -416,7 +416,7 @@ mod tests {
         );
         assert_eq!(
             keyword("root", "virtual_server").map(|k| k.status),
-            Some(Status::NotYet)
+            Some(Status::Supported)
         );
         assert!(block("vrrp_instance.authentication").is_some());
         assert!(block("nope").is_none());

@@ -162,7 +162,6 @@ enum Top {
     SyncGroup(usize),
     Instance(usize),
     RootRaw(usize),
-    LvsRaw(usize),
     ServerGroup(usize),
     Server(usize),
 }
@@ -299,7 +298,11 @@ impl<'a> Renderer<'a> {
         }
         if r.has_block {
             self.open(text);
-            if r.block == "root" {
+            if !r.children.is_empty() {
+                for c in &r.children {
+                    self.raw(c);
+                }
+            } else if r.block == "root" {
                 let idx = self
                     .cfg
                     .parsed_only
@@ -390,12 +393,6 @@ impl<'a> Renderer<'a> {
                 .enumerate()
                 .map(|(n, x)| (&x.location, Top::Server(n))),
         );
-        tops.extend(
-            c.lvs_blocks
-                .iter()
-                .enumerate()
-                .map(|(n, x)| (&x.location, Top::LvsRaw(n))),
-        );
         tops.sort_by(|a, b| loc_cmp(a.0, b.0));
         for (_, t) in tops {
             match t {
@@ -406,11 +403,6 @@ impl<'a> Renderer<'a> {
                 Top::Instance(n) => self.instance(n),
                 Top::RootRaw(n) => {
                     if let Some(r) = c.parsed_only.get(n) {
-                        self.raw(r);
-                    }
-                }
-                Top::LvsRaw(n) => {
-                    if let Some(r) = c.lvs_blocks.get(n) {
                         self.raw(r);
                     }
                 }
@@ -523,6 +515,7 @@ impl<'a> Renderer<'a> {
         self.kv("vrrp_down_timer_adverts", g.vrrp_down_timer_adverts);
         self.fifo("notify_fifo", &g.notify_fifo);
         self.fifo("vrrp_notify_fifo", &g.vrrp_notify_fifo);
+        self.fifo("lvs_notify_fifo", &g.lvs_notify_fifo);
         if let Some(p) = g.max_auto_priority {
             self.kv("max_auto_priority", p);
         }
@@ -1025,6 +1018,9 @@ impl<'a> Renderer<'a> {
         if let Some(h) = &rs.virtualhost {
             self.kv("virtualhost", quote_word(h));
         }
+        for r in &rs.other {
+            self.raw(r);
+        }
         // A setting a checker type does not take must come from the real server.
         let mut at_rs: Vec<Option<u64>> = Vec::new();
         for p in Inheritable::ALL {
@@ -1143,7 +1139,11 @@ impl<'a> Renderer<'a> {
                     self.kv("payload", quote_word(p));
                 }
                 if let Some(r) = &uc.require_reply {
-                    self.kv("require_reply", quote_word(r));
+                    if r.is_empty() {
+                        self.line("require_reply");
+                    } else {
+                        self.kv("require_reply", quote_word(r));
+                    }
                 }
                 self.kv("min_reply_length", uc.min_reply_length);
                 self.kv("max_reply_length", uc.max_reply_length);

@@ -8,6 +8,8 @@ use ka_config::env::FakeEnvironment;
 use ka_config::keywords::{self, Status};
 use ka_config::preprocess::Options;
 
+const VS: &str = "virtual_server 10.0.0.1 80 {\nprotocol TCP\n";
+const RS: &str = "real_server 10.0.0.2 80 {\n";
 const VI: &str = "vrrp_instance VI_1 {\n interface eth0\n virtual_router_id 51\n virtual_ipaddress { 10.0.0.100/24 }\n";
 
 /// A configuration holding `line` inside block `path`.
@@ -25,8 +27,39 @@ fn wrap(path: &str, line: &str) -> Option<String> {
         "vrrp_sync_group" => {
             format!("{VI}}}\nvrrp_sync_group g {{\ngroup {{\nVI_1\n}}\n{line}\n}}\n")
         }
+        "virtual_server" => format!("{VS}{line}\n{RS}}}\n}}\n"),
+        "real_server" => format!("{VS}{RS}{line}\n}}\n}}\n"),
+        "HTTP_GET.url" => {
+            format!("{VS}{RS}HTTP_GET {{\nurl {{\npath /\n{line}\n}}\n}}\n}}\n}}\n")
+        }
+        "HTTP_GET" | "SSL_GET" => {
+            format!("{VS}{RS}{path} {{\nurl {{\npath /\n}}\n{line}\n}}\n}}\n}}\n")
+        }
+        "TCP_CHECK" | "SMTP_CHECK" | "DNS_CHECK" | "UDP_CHECK" | "PING_CHECK" => {
+            format!("{VS}{RS}{path} {{\n{line}\n}}\n}}\n}}\n")
+        }
+        "MISC_CHECK" => {
+            format!("{VS}{RS}MISC_CHECK {{\nmisc_path /nonexistent/x\n{line}\n}}\n}}\n}}\n")
+        }
+        "FILE_CHECK" => format!(
+            "track_file t {{\nfile /tmp/x\n}}\n{VS}{RS}FILE_CHECK {{\ntrack_file t\n{line}\n}}\n}}\n}}\n"
+        ),
+        "SSL" => format!("SSL {{\n{line}\n}}\n"),
         _ => return None,
     })
+}
+
+/// Whether any raw statement (anywhere in the model) has this keyword.
+fn has_raw(v: &serde_json::Value, keyword: &str) -> bool {
+    match v {
+        serde_json::Value::Object(m) => {
+            (m.contains_key("has_block")
+                && m.get("keyword").and_then(|k| k.as_str()) == Some(keyword))
+                || m.values().any(|x| has_raw(x, keyword))
+        }
+        serde_json::Value::Array(a) => a.iter().any(|x| has_raw(x, keyword)),
+        _ => false,
+    }
 }
 
 fn parsed_only(text: &str, keyword: &str) -> bool {
@@ -39,16 +72,7 @@ fn parsed_only(text: &str, keyword: &str) -> bool {
         ..Options::default()
     };
     let loaded = ka_config::load(&path, &opts, &FakeEnvironment::lab());
-    loaded
-        .config
-        .parsed_only
-        .iter()
-        .any(|r| r.keyword == keyword)
-        || loaded
-            .config
-            .lvs_blocks
-            .iter()
-            .any(|r| r.keyword == keyword)
+    has_raw(&serde_json::to_value(&loaded.config).unwrap(), keyword)
 }
 
 #[test]
@@ -56,7 +80,7 @@ fn statuses_match_the_handlers() {
     let mut wrong = Vec::new();
     for block in keywords::BLOCKS {
         for kw in block.keywords {
-            if kw.name.starts_with("include") || kw.status == Status::NotYet {
+            if kw.name.starts_with("include") {
                 continue;
             }
             let line = if kw.block {
@@ -71,7 +95,7 @@ fn statuses_match_the_handlers() {
             let ok = match kw.status {
                 Status::Supported => !raw,
                 Status::ParsedOnly | Status::Differs => raw,
-                Status::NotYet => true,
+                Status::NotYet => false,
             };
             if !ok {
                 wrong.push(format!(

@@ -426,6 +426,7 @@ mod gen {
             vrrp_down_timer_adverts: r.1,
             notify_fifo: r.2,
             vrrp_notify_fifo: r.3,
+            lvs_notify_fifo: Default::default(),
             max_auto_priority: r.4,
             min_auto_priority_delay_us: r.5,
             reload_check_config: r.6.is_some(),
@@ -875,6 +876,7 @@ mod gen {
                     vec!["1".to_string()]
                 },
                 has_block: block,
+                children: vec![],
                 location: loc(0),
             }),
             0..=max,

@@ -130,7 +130,7 @@ fn known_gaps() -> Vec<(String, String)> {
 
 fn fixture_files() -> Vec<PathBuf> {
     let mut files = Vec::new();
-    for dir in ["hard", "configs"] {
+    for dir in ["hard", "configs", "lvs"] {
         let expected = fixtures_root().join(dir).join("EXPECTED");
         let text = std::fs::read_to_string(&expected).expect("read EXPECTED");
         for line in text.lines() {

@@ -117,7 +117,7 @@ pub fn build_with(
                     cfg.virtual_server_groups.push(g);
                 }
             }
-            "SSL" => cfg.lvs_blocks.push(lvs::ssl_block(node)),
+            "SSL" => cfg.parsed_only.push(lvs::ssl_block(node, d)),
             "include" | "includer" | "includem" | "includew" | "includeb" | "includea" => {
                 // The preprocessor consumes every include with a pattern; one that reaches
                 // here had none, and keepalived then reports an unknown keyword.
@@ -190,11 +190,13 @@ fn garp_group_interface(
 
 /// Keeps a raw copy of a statement.
 pub(crate) fn raw(block: &str, node: &Node) -> RawStatement {
+    let inner = format!("{block}.{}", node.keyword);
     RawStatement {
         block: block.to_string(),
         keyword: node.keyword.to_string(),
         args: node.args.iter().map(|a| a.text.to_string()).collect(),
         has_block: node.block.is_some(),
+        children: node.children().iter().map(|c| raw(&inner, c)).collect(),
         location: node.location.clone(),
     }
 }
@@ -362,6 +364,52 @@ fn soft_word(kw: &Node, what: &str, d: &mut Diagnostics) -> Option<String> {
                 format!("{}: {what} missing - ignoring", kw.keyword),
             );
             None
+        }
+    }
+}
+
+/// Checks `lvs_sync_daemon IF [[inst] VI] [id N] [maxlen N] [port N] [ttl N] [group IP]`.
+fn lvs_sync_daemon(kw: &Node, d: &mut Diagnostics) {
+    if kw.args.is_empty() {
+        d.error(Some(&kw.location), "lvs_sync_daemon requires interface");
+        return;
+    }
+    let mut n = 1;
+    let mut instance_seen = false;
+    while let Some(a) = kw.arg(n) {
+        let value = kw.arg(n + 1).map(|v| v.text.as_str());
+        match a.text.as_str() {
+            "inst" => {
+                instance_seen = true;
+                n += 2;
+            }
+            "id" => {
+                let valid = value
+                    .and_then(|v| v.parse::<u32>().ok())
+                    .is_some_and(|v| v <= 255);
+                if !valid {
+                    d.error(
+                        Some(&a.location),
+                        format!(
+                            "invalid syncid ({}) - defaulting to vrid",
+                            value.unwrap_or("")
+                        ),
+                    );
+                }
+                n += 2;
+            }
+            "maxlen" | "port" | "ttl" | "group" => n += 2,
+            _ if !instance_seen && n == 1 => {
+                instance_seen = true;
+                n += 1;
+            }
+            other => {
+                d.error(
+                    Some(&a.location),
+                    format!("unknown option {other} specified for lvs_sync_daemon"),
+                );
+                n += 1;
+            }
         }
     }
 }
@@ -539,6 +587,28 @@ fn global_defs(node: &Node, cfg: &mut Config, env: &dyn Environment, d: &mut Dia
             "notify_fifo_script" => g.notify_fifo.script = script_value(kw, d),
             "vrrp_notify_fifo" => fifo(kw, &mut g.vrrp_notify_fifo, d),
             "vrrp_notify_fifo_script" => g.vrrp_notify_fifo.script = script_value(kw, d),
+            "lvs_notify_fifo" => fifo(kw, &mut g.lvs_notify_fifo, d),
+            "lvs_notify_fifo_script" => g.lvs_notify_fifo.script = script_value(kw, d),
+            "lvs_flush_on_stop" => {
+                if let Some(a) = kw.arg(0) {
+                    if a.text != "VS" {
+                        d.error(
+                            Some(&a.location),
+                            format!("unknown lvs_flush_on_stop type {}", a.text),
+                        )
+                        .with_help("expected nothing or VS");
+                    }
+                }
+                cfg.parsed_only.push(raw("global_defs", kw));
+            }
+            "smtp_alert_checker" | "checker_log_all_failures" => {
+                flag(kw, d);
+                cfg.parsed_only.push(raw("global_defs", kw));
+            }
+            "lvs_sync_daemon" => {
+                lvs_sync_daemon(kw, d);
+                cfg.parsed_only.push(raw("global_defs", kw));
+            }
             "max_auto_priority" => {
                 g.max_auto_priority = if kw.arg(0).is_some() {
                     int(kw, 0, -1, 99, d).map(|v| v as i32)
@@ -559,11 +629,19 @@ fn global_defs(node: &Node, cfg: &mut Config, env: &dyn Environment, d: &mut Dia
                 set(&mut g.fifo_write_vrrp_states_on_reload, flag(kw, d))
             }
             "lvs_timeouts" => {
+                if kw.args.is_empty() || kw.args.len() % 2 == 1 && kw.args.len() == 1 {
+                    d.error(
+                        Some(&kw.location),
+                        "lvs_timeouts requires at least one option",
+                    );
+                }
                 let mut n = 0;
                 while n < kw.args.len() {
                     match kw.args[n].text.as_str() {
                         "tcp" | "tcpfin" | "udp" => {
-                            uint(kw, n + 1, 0, 86400 * 31, d);
+                            if kw.arg(n + 1).is_some() {
+                                uint(kw, n + 1, 0, 86400 * 31, d);
+                            }
                         }
                         other => {
                             d.error(

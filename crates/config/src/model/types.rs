@@ -15,8 +15,10 @@ pub struct RawStatement {
     pub keyword: String,
     /// Its arguments.
     pub args: Vec<String>,
-    /// Whether it had a `{ }` block (whose content is not kept).
+    /// Whether it had a `{ }` block.
     pub has_block: bool,
+    /// The statements of its block, kept raw too.
+    pub children: Vec<RawStatement>,
     /// Where it was.
     pub location: Location,
 }
@@ -48,8 +50,6 @@ pub struct Config {
     pub virtual_server_groups: Vec<super::lvs::VirtualServerGroup>,
     /// `virtual_server` blocks.
     pub virtual_servers: Vec<super::lvs::VirtualServer>,
-    /// LVS-side blocks kept raw (the `SSL` client context).
-    pub lvs_blocks: Vec<RawStatement>,
 }
 
 /// SMTP relay for alert mail.
@@ -148,6 +148,8 @@ pub struct GlobalDefs {
     pub notify_fifo: NotifyFifo,
     /// The VRRP notify FIFO.
     pub vrrp_notify_fifo: NotifyFifo,
+    /// The LVS notify FIFO.
+    pub lvs_notify_fifo: NotifyFifo,
     /// Raise to SCHED_RR when timers run late, with this RT priority (None = off).
     pub max_auto_priority: Option<i32>,
     /// Lateness that triggers the raise, microseconds (1 s).
@@ -201,6 +203,7 @@ impl Default for GlobalDefs {
             vrrp_down_timer_adverts: 3,
             notify_fifo: NotifyFifo::default(),
             vrrp_notify_fifo: NotifyFifo::default(),
+            lvs_notify_fifo: NotifyFifo::default(),
             max_auto_priority: None,
             min_auto_priority_delay_us: 1_000_000,
             reload_check_config: false,

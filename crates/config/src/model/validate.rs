@@ -71,10 +71,205 @@ pub fn validate(cfg: &mut Config, env: &dyn Environment, d: &mut Diagnostics) {
     check_instances(cfg, env, d, &mut missing_if);
     check_static(cfg, env, d, &mut missing_if);
     check_sync_groups(cfg, d);
-    // keepalived stops validating after a missing interface, so it never reaches the script
-    // checks (a missing interface hides a script-security verdict).
-    if !missing_if {
+    // keepalived validates the checker side before the VRRP side, so a missing VRRP interface
+    // does not hide a checker script-security verdict.
+    check_lvs(cfg, env, d);
+    // keepalived stops validating after a missing interface, so it never reaches the VRRP
+    // script checks (a missing interface hides a script-security verdict). Without any
+    // vrrp_instance the VRRP side does not run at all.
+    if !missing_if && !cfg.instances.is_empty() {
         check_scripts(cfg, env, d);
+    }
+}
+
+/// The checker side: groups resolved, virtual servers without real servers dropped, the
+/// warnings keepalived gives for surviving ones, checker references, and script security.
+fn check_lvs(cfg: &mut Config, env: &dyn Environment, d: &mut Diagnostics) {
+    use super::lvs::{CheckerKind, GroupEntry, VirtualServerKey};
+    let groups = std::mem::take(&mut cfg.virtual_server_groups);
+    let mut servers = Vec::new();
+    for mut vs in std::mem::take(&mut cfg.virtual_servers) {
+        if let VirtualServerKey::Group { name, .. } = vs.key.clone() {
+            // An undefined group drops the virtual server without a word (as keepalived).
+            let Some(g) = groups.iter().find(|g| g.name == name) else {
+                continue;
+            };
+            // keepalived only counts fwmark entries of the real servers' family.
+            let rs_v6 = vs.real_servers.first().map(|r| r.key.address.is_ipv6());
+            let family_matches = |f: &Option<super::lvs::Family>| {
+                !matches!(
+                    (f, rs_v6),
+                    (Some(super::lvs::Family::Inet6), Some(false))
+                        | (Some(super::lvs::Family::Inet), Some(true))
+                )
+            };
+            let only_fwmarks = g
+                .entries
+                .iter()
+                .all(|e| matches!(e, GroupEntry::Fwmark { .. }))
+                && g.entries.iter().any(
+                    |e| matches!(e, GroupEntry::Fwmark { family, .. } if family_matches(family)),
+                );
+            if only_fwmarks && vs.protocol_given {
+                vs.deferred.push((vs.location.clone(), format!("virtual server [{name}]: protocol specified for fwmark - protocol will be ignored")));
+            }
+            // A group of fwmarks has no protocol: keep the model canonical.
+            if g.entries
+                .iter()
+                .all(|e| matches!(e, GroupEntry::Fwmark { .. }))
+            {
+                if let VirtualServerKey::Group { protocol, .. } = &mut vs.key {
+                    *protocol = super::lvs::Protocol::Udp;
+                }
+            }
+            let zero_port = g
+                .entries
+                .iter()
+                .any(|e| matches!(e, GroupEntry::Range { port: 0, .. }));
+            if zero_port && vs.persistence_timeout.is_none() {
+                vs.deferred.push((vs.location.clone(), format!("virtual server [{name}]:0: zero port only valid for persistent services - setting")));
+                vs.persistence_timeout = Some(360);
+            }
+        }
+        if vs.real_servers.is_empty() {
+            d.warning(
+                Some(&vs.location),
+                "virtual server has no real servers - ignoring",
+            )
+            .with_help("add at least one real_server");
+            continue;
+        }
+        for (loc, msg) in std::mem::take(&mut vs.deferred) {
+            d.warning(Some(&loc), msg);
+        }
+        for rs in &mut vs.real_servers {
+            rs.checkers.retain(|c| match &c.kind {
+                CheckerKind::File {
+                    track_file: Some(t),
+                    ..
+                } => {
+                    let ok = cfg.track_files.iter().any(|f| &f.name == t);
+                    if !ok {
+                        d.error(
+                            Some(&c.location),
+                            format!("track_file {t} not found - FILE_CHECK ignored"),
+                        );
+                    }
+                    ok
+                }
+                CheckerKind::Bfd { name: Some(n) } => {
+                    // A bfd_instance limited to `vrrp` is not available to checkers.
+                    let ok = cfg.parsed_only.iter().any(|r| {
+                        let has = |k: &str| r.children.iter().any(|c| c.keyword == k);
+                        let vrrp_only = has("vrrp") && !has("checker");
+                        r.block == "root"
+                            && r.keyword == "bfd_instance"
+                            && r.args.first() == Some(n)
+                            && !vrrp_only
+                    });
+                    if !ok {
+                        d.error(
+                            Some(&c.location),
+                            format!("BFD_CHECK - BFD {n} not configured"),
+                        );
+                    }
+                    ok
+                }
+                _ => true,
+            });
+        }
+        servers.push(vs);
+    }
+    cfg.virtual_server_groups = groups;
+    cfg.virtual_servers = servers;
+    check_lvs_scripts(cfg, env, d);
+}
+
+/// Script security for the checker side (quorum_up/down, notify_up/down, MISC_CHECK,
+/// lvs_notify_fifo_script).
+fn check_lvs_scripts(cfg: &mut Config, env: &dyn Environment, d: &mut Diagnostics) {
+    use super::lvs::CheckerKind;
+    let security = cfg.global.enable_script_security;
+    let default_user = match &cfg.global.script_user {
+        Some(r) => env.user(&r.user).map(|_| r.user.clone()),
+        None => env
+            .user("keepalived_script")
+            .map(|_| "keepalived_script".to_string()),
+    };
+    let mut would_run = false;
+    let mut default_reported = false;
+    let mut check = |script: &Script, is_misc: bool, d: &mut Diagnostics| -> bool {
+        let Some(program) = script.program() else {
+            return false;
+        };
+        if env.resolve_program(program).is_none() {
+            return true; // silent, and the checker stays
+        }
+        match &script.user {
+            Some(u) => {
+                if env.user(u).is_none()
+                    || script
+                        .group
+                        .as_ref()
+                        .is_some_and(|g| env.group(g).is_none())
+                {
+                    if is_misc {
+                        d.error(None, format!("failed to set uid/gid for misc checker script '{program}' - removing"));
+                        return false;
+                    }
+                    return true;
+                }
+            }
+            None => {
+                if security && default_user.is_none() {
+                    if !default_reported {
+                        default_reported = true;
+                        d.error(
+                            None,
+                            "unable to set default user keepalived_script for script",
+                        )
+                        .with_help(
+                            "create the keepalived_script user or set script_user in global_defs",
+                        );
+                    }
+                    if is_misc {
+                        d.error(
+                            None,
+                            format!(
+                                "unable to set default user for misc script '{program}' - removing"
+                            ),
+                        );
+                        return false;
+                    }
+                    return true;
+                }
+            }
+        }
+        if !security {
+            would_run = true;
+        }
+        true
+    };
+    if let Some(s) = cfg.global.lvs_notify_fifo.script.clone() {
+        check(&s, false, d);
+    }
+    for vs in &mut cfg.virtual_servers {
+        for s in [&vs.quorum_up, &vs.quorum_down].into_iter().flatten() {
+            check(s, false, d);
+        }
+        for rs in &mut vs.real_servers {
+            for s in [&rs.notify_up, &rs.notify_down].into_iter().flatten() {
+                check(s, false, d);
+            }
+            rs.checkers.retain(|c| match &c.kind {
+                CheckerKind::Misc(m) => m.script.as_ref().is_none_or(|s| check(s, true, d)),
+                _ => true,
+            });
+        }
+    }
+    if would_run {
+        d.security(None, "SECURITY VIOLATION - check scripts are being executed but script_security not enabled")
+            .with_help("add enable_script_security to global_defs, and a script_user or keepalived_script user");
     }
 }
 
