@@ -64,6 +64,8 @@ pub const MAX_INCLUDE_DEPTH: usize = 64;
 pub const MAX_GENERATED_LINES: u64 = 2_000_000;
 /// Most substitutions in one line before expansion is declared endless.
 const MAX_SUBSTITUTIONS: usize = 10_000;
+/// Deepest stack of files, repetitions and multi-line parameter expansions.
+const MAX_FRAMES: usize = 1_000;
 /// Substitution rounds allowed for the whole configuration: real files need a few thousand;
 /// self-feeding multi-line parameters could otherwise take minutes.
 const MAX_TOTAL_SUBSTITUTIONS: u64 = 500_000;
@@ -637,7 +639,26 @@ impl<'a> Pre<'a> {
             if !r.found {
                 break;
             }
-            // Lines of multi-line parameters: the newest is read first.
+            // Lines of multi-line parameters: the newest is read first. A definition that
+            // expands into itself would stack frames without end: bound them.
+            if self.stack.len() + r.multis.len() > MAX_FRAMES {
+                self.diags
+                    .fatal(
+                        Some(loc),
+                        format!(
+                            "multi-line parameters nest more than {MAX_FRAMES} deep - \
+                             the configuration feeds itself; the rest is dropped"
+                        ),
+                    )
+                    .with_help("check parameter definitions that use themselves");
+                while matches!(
+                    self.stack.last(),
+                    Some(Frame::Lines { .. } | Frame::Repeat { .. })
+                ) {
+                    self.stack.pop();
+                }
+                return None;
+            }
             for lines in r.multis {
                 self.stack.push(Frame::Lines {
                     lines,

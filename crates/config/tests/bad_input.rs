@@ -146,3 +146,26 @@ fn large_file_is_linear() {
         start.elapsed()
     );
 }
+
+#[test]
+fn self_feeding_parameters_end() {
+    // Inputs that once made the preprocessor spin (found by a random search): each must end
+    // quickly with a diagnostic.
+    let s = Scratch::new("feed");
+    let cases: [&str; 3] = [
+        "$A=${_RANDOM 3 9}{)${A}\n$A\n",
+        "\n$A@main ${_RANDOM 3 9},@main ${A}${_RANDOM 3 9}}$A=x\\x$A~LST({1\\\n}${_RANDOM 3 9}$A\n{\\x$A#x\"~SEQ(},## $A~LST()@main ~SEQ(#xinclude r.conf,~SEQ(#\"include r.conf{\\\"~SEQ(\\,,",
+        "}@^x \\~SEQ($A1$A= \"{1~LST($A=\" ~SEQ(~SEQ(${_RANDOM 3 9}@^x }${A}$A=include r.confx#}} include r.conf~LST(#\\)$A}}}${_RANDOM 3 9}${A}\\\n{${A}\n${A}\n$A=@main \"@^x 1${A}1include r.conf",
+    ];
+    for (n, text) in cases.iter().enumerate() {
+        let p = s.file("r.conf", text.as_bytes());
+        let start = std::time::Instant::now();
+        let l = load(&p, false);
+        assert!(!l.diagnostics.items().is_empty(), "case {n}");
+        assert!(
+            start.elapsed().as_secs() < 60,
+            "case {n} took {:?}",
+            start.elapsed()
+        );
+    }
+}
