@@ -730,7 +730,9 @@ mod gen {
                 of(any::<bool>()),
             );
             (head, tracks_, tail).prop_map(move |(h, t, r)| {
-                let state = if h.0 {
+                // keepalived clears state MASTER when authentication is AH.
+                let ah = matches!(h.5, Some(Auth::Ah(_)));
+                let state = if h.0 && !ah {
                     InitialState::Master
                 } else {
                     InitialState::Backup

@@ -719,6 +719,16 @@ pub(super) fn instance(node: &Node, cfg: &mut Config, d: &mut Diagnostics) {
             };
         }
     }
+    if i.state == InitialState::Master && matches!(i.authentication, Some(Auth::Ah(_))) {
+        d.warning(
+            Some(&i.location),
+            format!(
+                "({}) initial state MASTER is incompatible with AH authentication - clearing",
+                i.name
+            ),
+        );
+        i.state = InitialState::Backup;
+    }
     if strict && ((i.state == InitialState::Master) != (i.priority == 255)) {
         d.warning(
             Some(&i.location),
