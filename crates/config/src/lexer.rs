@@ -58,7 +58,7 @@ pub fn strip_comment(line: &str) -> &str {
 
 /// Splits a line into tokens, dropping its comment.
 pub fn tokenize(line: &str) -> Vec<Token> {
-    let mut out = Vec::new();
+    let mut out = Vec::with_capacity(4);
     let bytes = line.as_bytes();
     let ascii = line.is_ascii();
     // Columns count characters; for ASCII lines (nearly all) that is the byte offset.

@@ -440,7 +440,8 @@ impl<'a> Pre<'a> {
         if text.is_empty() {
             return;
         }
-        let indent = bytes_to_string(raw[..indent_len].to_vec());
+        // Only blanks: no UTF-8 check needed.
+        let indent: String = raw[..indent_len].iter().map(|&b| char::from(b)).collect();
         let text = bytes_to_string(text);
         self.process(text, loc, Some(indent));
     }
@@ -565,6 +566,10 @@ impl<'a> Pre<'a> {
 
     /// `@`, `$NAME=`, `~SEQ`, `~LST` and `$` substitution; None when the line is consumed.
     fn transform(&mut self, line: String, loc: &Location) -> Option<String> {
+        // Most lines have nothing to transform: hand them back untouched.
+        if !matches!(line.as_bytes().first(), Some(b'@' | b'$' | b'~')) && !line.contains('$') {
+            return Some(line);
+        }
         let mut buf = line.into_bytes();
         let mut rounds = 0usize;
         loop {
