@@ -331,6 +331,20 @@ are not keywords. The `include` directives are handled by the preprocessor at an
 
 - An advert whose VIP list differs from ours is logged and counted, not dropped (as keepalived
   2.3.3+ does): dropping it makes two masters after every VIP change.
+- `-t` exit codes equal keepalived 2.2.7's on every fixture (`docs/verdicts.md`,
+  `docs/verdicts-lvs.md`), except where keepalived crashes or hangs:
+  - `HTTP_GET`/`SSL_GET` with no usable `url`: keepalived 2.2.7 segfaults; we report it (exit 5)
+    and drop the checker.
+  - `virtual_server fwmark` / `virtual_server group` with nothing after: keepalived segfaults; we
+    treat it as any missing value (exit 2).
+  - Parameters that expand into themselves (`$A=x{${A}`, mutually recursive definitions):
+    keepalived spins forever; we stop after bounded work with exit 4 (cannot run).
+  - An include loop: keepalived recurses until it runs out of file descriptors; we read each
+    file once per chain (same exit code, 0).
+- Diagnostics are worded our way, with `file:line:col`, the offending token and a hint; each is
+  printed once (keepalived prints some up to four times, once per reading pass).
+- Newer keywords (`Differs` below) are accepted and kept, but `-t` still reports them as unknown
+  to keepalived 2.2.7 (exit 5), so a config checked with keepalived-rs also runs on 2.2.7.
 ";
 
 #[cfg(test)]
