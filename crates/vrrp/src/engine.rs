@@ -1,0 +1,327 @@
+//! The engine: every instance and sync group of one router, behind one
+//! `handle(now, input) -> actions` / `poll_timeout()` interface, so a single thread can own
+//! all protocol state and wait on sockets plus one deadline.
+
+use crate::instance::{Action, Cause, FaultReason, Instance, InstanceConfig, Received, State};
+use crate::time::Instant;
+
+/// Index of an instance in the engine (stable for the engine's life).
+pub type InstanceId = usize;
+
+/// What happened, as the driver reports it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Input {
+    /// Start every instance.
+    Start,
+    /// A deadline from `poll_timeout` passed (calling it early is harmless).
+    Timeout,
+    /// A valid advert for `vrid` arrived on the instance's interface and family.
+    Advert {
+        /// VRID carried.
+        vrid: u8,
+        /// Whether it came over IPv6.
+        ipv6: bool,
+        /// Its fields.
+        received: Received,
+    },
+    /// A fault reason appeared (`active`) or cleared for one instance.
+    Fault {
+        /// Which instance.
+        instance: InstanceId,
+        /// The reason.
+        reason: FaultReason,
+        /// Appeared (true) or cleared (false).
+        active: bool,
+    },
+    /// Weighted trackers changed an instance's priority adjustment.
+    TrackerDelta {
+        /// Which instance.
+        instance: InstanceId,
+        /// Sum of the weights that apply now.
+        delta: i32,
+    },
+    /// The kernel confirmed (or refused) the addresses of an instance.
+    AddressesApplied {
+        /// Which instance.
+        instance: InstanceId,
+        /// Whether every address was added.
+        ok: bool,
+    },
+    /// Orderly shutdown.
+    Shutdown,
+}
+
+/// A sync group: members move together.
+#[derive(Debug, Clone)]
+pub struct SyncGroup {
+    /// Its name.
+    pub name: String,
+    /// Member instances.
+    pub members: Vec<InstanceId>,
+}
+
+/// All VRRP state of one router.
+#[derive(Debug, Clone)]
+pub struct Engine {
+    instances: Vec<Instance>,
+    ipv6: Vec<bool>,
+    groups: Vec<SyncGroup>,
+    group_of: Vec<Option<usize>>,
+}
+
+impl Engine {
+    /// An engine for these instances (`(config, is_ipv6)`) and sync groups.
+    pub fn new(instances: Vec<(InstanceConfig, bool)>, groups: Vec<SyncGroup>) -> Self {
+        let n = instances.len();
+        let mut group_of = vec![None; n];
+        for (g, group) in groups.iter().enumerate() {
+            for &m in &group.members {
+                if let Some(slot) = group_of.get_mut(m) {
+                    *slot = Some(g);
+                }
+            }
+        }
+        let ipv6 = instances.iter().map(|(_, v6)| *v6).collect();
+        Engine {
+            instances: instances
+                .into_iter()
+                .map(|(c, _)| Instance::new(c))
+                .collect(),
+            ipv6,
+            groups,
+            group_of,
+        }
+    }
+
+    /// An instance.
+    pub fn instance(&self, id: InstanceId) -> Option<&Instance> {
+        self.instances.get(id)
+    }
+
+    /// Every instance.
+    pub fn instances(&self) -> &[Instance] {
+        &self.instances
+    }
+
+    /// The earliest deadline any instance needs.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        self.instances
+            .iter()
+            .filter_map(Instance::poll_timeout)
+            .min()
+    }
+
+    /// Processes one input and returns what to do, in order.
+    pub fn handle(&mut self, now: Instant, input: Input) -> Vec<(InstanceId, Action)> {
+        let mut out = Vec::new();
+        let before: Vec<State> = self.instances.iter().map(Instance::state).collect();
+        match input {
+            Input::Start => {
+                for (id, i) in self.instances.iter_mut().enumerate() {
+                    let mut a = vec![];
+                    i.start(now, &mut a);
+                    out.extend(a.into_iter().map(|x| (id, x)));
+                }
+            }
+            Input::Timeout => {
+                for (id, i) in self.instances.iter_mut().enumerate() {
+                    let mut a = vec![];
+                    i.timeout(now, &mut a);
+                    out.extend(a.into_iter().map(|x| (id, x)));
+                }
+            }
+            Input::Advert {
+                vrid,
+                ipv6,
+                received,
+            } => {
+                for (id, i) in self.instances.iter_mut().enumerate() {
+                    if i.config().vrid == vrid && self.ipv6[id] == ipv6 {
+                        let mut a = vec![];
+                        i.receive(now, received, &mut a);
+                        out.extend(a.into_iter().map(|x| (id, x)));
+                    }
+                }
+            }
+            Input::Fault {
+                instance,
+                reason,
+                active,
+            } => {
+                if let Some(i) = self.instances.get_mut(instance) {
+                    let mut a = vec![];
+                    if active {
+                        i.add_fault(now, reason, &mut a);
+                    } else {
+                        i.clear_fault(now, &reason, &mut a);
+                    }
+                    out.extend(a.into_iter().map(|x| (instance, x)));
+                }
+            }
+            Input::TrackerDelta { instance, delta } => {
+                if let Some(i) = self.instances.get_mut(instance) {
+                    let mut a = vec![];
+                    i.set_tracker_delta(now, delta, &mut a);
+                    out.extend(a.into_iter().map(|x| (instance, x)));
+                }
+            }
+            Input::AddressesApplied { instance, ok } => {
+                if let Some(i) = self.instances.get_mut(instance) {
+                    let mut a = vec![];
+                    i.addresses_applied(now, ok, &mut a);
+                    out.extend(a.into_iter().map(|x| (instance, x)));
+                }
+            }
+            Input::Shutdown => {
+                for (id, i) in self.instances.iter_mut().enumerate() {
+                    let mut a = vec![];
+                    i.shutdown(&mut a);
+                    out.extend(a.into_iter().map(|x| (id, x)));
+                }
+                return out;
+            }
+        }
+        self.settle(now, &before, &mut out);
+        out
+    }
+
+    /// Applies sync-group rules until nothing changes, then lets lone instances and complete
+    /// groups take over.
+    fn settle(&mut self, now: Instant, before: &[State], out: &mut Vec<(InstanceId, Action)>) {
+        for (g, group) in self.groups.iter().enumerate() {
+            let members: Vec<InstanceId> = group.members.clone();
+            // One member left MASTER for BACKUP: the whole group goes BACKUP.
+            let dropped = members.iter().any(|&m| {
+                before.get(m) == Some(&State::Master)
+                    && self.instances.get(m).map(Instance::state) == Some(State::Backup)
+            });
+            // Any member in FAULT: the others follow (as a group fault).
+            let own_fault = members.iter().any(|&m| {
+                self.instances
+                    .get(m)
+                    .is_some_and(|i| i.state() == State::Fault && !i.faults_only_group(&group.name))
+            });
+            for &m in &members {
+                let Some(i) = self.instances.get_mut(m) else {
+                    continue;
+                };
+                let mut a = vec![];
+                let reason = FaultReason::Tracker(format!("sync group {}", group.name));
+                if own_fault {
+                    if i.state() != State::Fault {
+                        i.add_fault(now, reason, &mut a);
+                    }
+                } else if i.has_fault(&reason) {
+                    i.clear_fault(now, &reason, &mut a);
+                }
+                if dropped && !own_fault {
+                    i.force_backup(now, &group.name, &mut a);
+                }
+                out.extend(a.into_iter().map(|x| (m, x)));
+            }
+            let _ = g;
+        }
+        // Takeovers: a lone instance whose timer expired goes MASTER; a group only when every
+        // member is MASTER already or wants to be.
+        for id in 0..self.instances.len() {
+            let ready = match self.group_of[id] {
+                None => true,
+                Some(g) => self.groups[g].members.iter().all(|&m| {
+                    self.instances
+                        .get(m)
+                        .is_some_and(|i| i.state() == State::Master || i.wants_master())
+                }),
+            };
+            if ready {
+                let mut a = vec![];
+                self.instances[id].release_to_master(now, &mut a);
+                out.extend(a.into_iter().map(|x| (id, x)));
+            }
+        }
+        let _ = Cause::Startup;
+    }
+}
+
+impl Instance {
+    /// Whether its only fault reasons come from its sync group.
+    pub fn faults_only_group(&self, group: &str) -> bool {
+        self.fault_reasons()
+            .iter()
+            .all(|r| matches!(r, FaultReason::Tracker(t) if t == &format!("sync group {group}")))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::time::Duration;
+    use std::net::{IpAddr, Ipv4Addr};
+
+    fn cfg(name: &str, vrid: u8, prio: u8) -> (InstanceConfig, bool) {
+        let a = IpAddr::V4(Ipv4Addr::new(10, 200, 0, prio));
+        (InstanceConfig::simple(name, vrid, prio, a), false)
+    }
+
+    #[test]
+    fn sync_group_waits_for_every_member() {
+        let mut e = Engine::new(
+            vec![cfg("A", 1, 100), cfg("B", 2, 150)],
+            vec![SyncGroup {
+                name: "G".into(),
+                members: vec![0, 1],
+            }],
+        );
+        e.handle(Instant(0), Input::Start);
+        // B (prio 150) times out first, but waits for A.
+        let b_down = e
+            .instance(1)
+            .map(|i| i.master_down_interval())
+            .unwrap_or_default();
+        e.handle(Instant(0) + b_down, Input::Timeout);
+        assert_eq!(e.instance(1).map(Instance::state), Some(State::Backup));
+        let a_down = e
+            .instance(0)
+            .map(|i| i.master_down_interval())
+            .unwrap_or_default();
+        e.handle(Instant(0) + a_down, Input::Timeout);
+        assert_eq!(e.instance(0).map(Instance::state), Some(State::Master));
+        assert_eq!(e.instance(1).map(Instance::state), Some(State::Master));
+        // A hears a higher priority: the whole group goes BACKUP.
+        let r = Received {
+            src: IpAddr::V4(Ipv4Addr::new(10, 200, 0, 250)),
+            priority: 250,
+            interval: Duration::from_secs(1),
+        };
+        e.handle(
+            Instant(5_000_000),
+            Input::Advert {
+                vrid: 1,
+                ipv6: false,
+                received: r,
+            },
+        );
+        assert_eq!(e.instance(0).map(Instance::state), Some(State::Backup));
+        assert_eq!(e.instance(1).map(Instance::state), Some(State::Backup));
+        // A fault on B pulls A into FAULT; clearing it brings both back.
+        let reason = FaultReason::InterfaceDown("eth0".into());
+        e.handle(
+            Instant(6_000_000),
+            Input::Fault {
+                instance: 1,
+                reason: reason.clone(),
+                active: true,
+            },
+        );
+        assert_eq!(e.instance(0).map(Instance::state), Some(State::Fault));
+        e.handle(
+            Instant(7_000_000),
+            Input::Fault {
+                instance: 1,
+                reason,
+                active: false,
+            },
+        );
+        assert_eq!(e.instance(0).map(Instance::state), Some(State::Backup));
+        assert_eq!(e.instance(1).map(Instance::state), Some(State::Backup));
+    }
+}
