@@ -2,7 +2,35 @@
 //! `handle(now, input) -> actions` / `poll_timeout()` interface, so a single thread can own
 //! all protocol state and wait on sockets plus one deadline.
 
-use crate::instance::{Action, Cause, FaultReason, Instance, InstanceConfig, Received, State};
+use crate::instance::{Action, FaultReason, Instance, InstanceConfig, Received, State};
+use crate::priority::{combine, Binding, TrackerId, TrackerState};
+
+/// One instance as the engine is given it.
+#[derive(Debug, Clone)]
+pub struct InstanceSpec {
+    /// Its settings.
+    pub config: InstanceConfig,
+    /// Whether it runs over IPv6.
+    pub ipv6: bool,
+    /// Its trackers (instance-level plus its sync group's).
+    pub bindings: Vec<Binding>,
+}
+
+impl InstanceSpec {
+    /// An IPv4 instance without trackers.
+    pub fn plain(config: InstanceConfig) -> Self {
+        InstanceSpec {
+            config,
+            ipv6: false,
+            bindings: vec![],
+        }
+    }
+}
+
+/// The fault reason trackers raise (one for all of an instance's trackers).
+fn tracker_fault() -> FaultReason {
+    FaultReason::Tracker("tracked object failed".into())
+}
 use crate::time::Instant;
 
 /// Index of an instance in the engine (stable for the engine's life).
@@ -33,12 +61,12 @@ pub enum Input {
         /// Appeared (true) or cleared (false).
         active: bool,
     },
-    /// Weighted trackers changed an instance's priority adjustment.
-    TrackerDelta {
-        /// Which instance.
-        instance: InstanceId,
-        /// Sum of the weights that apply now.
-        delta: i32,
+    /// A tracker (script, interface, file, process) changed state.
+    TrackerChanged {
+        /// Which tracker.
+        tracker: TrackerId,
+        /// Its new state.
+        state: TrackerState,
     },
     /// The kernel confirmed (or refused) the addresses of an instance.
     AddressesApplied {
@@ -58,6 +86,8 @@ pub struct SyncGroup {
     pub name: String,
     /// Member instances.
     pub members: Vec<InstanceId>,
+    /// `sync_group_tracking_weight`: members' tracker weights apply (else they are ignored).
+    pub tracking_weight: bool,
 }
 
 /// All VRRP state of one router.
@@ -67,11 +97,13 @@ pub struct Engine {
     ipv6: Vec<bool>,
     groups: Vec<SyncGroup>,
     group_of: Vec<Option<usize>>,
+    bindings: Vec<Vec<Binding>>,
+    trackers: Vec<TrackerState>,
 }
 
 impl Engine {
     /// An engine for these instances (`(config, is_ipv6)`) and sync groups.
-    pub fn new(instances: Vec<(InstanceConfig, bool)>, groups: Vec<SyncGroup>) -> Self {
+    pub fn new(instances: Vec<InstanceSpec>, groups: Vec<SyncGroup>) -> Self {
         let n = instances.len();
         let mut group_of = vec![None; n];
         for (g, group) in groups.iter().enumerate() {
@@ -81,16 +113,50 @@ impl Engine {
                 }
             }
         }
-        let ipv6 = instances.iter().map(|(_, v6)| *v6).collect();
+        let ipv6 = instances.iter().map(|s| s.ipv6).collect();
+        let bindings: Vec<Vec<Binding>> = instances.iter().map(|s| s.bindings.clone()).collect();
+        let n_trackers = bindings
+            .iter()
+            .flatten()
+            .map(|b| b.tracker + 1)
+            .max()
+            .unwrap_or(0);
         Engine {
             instances: instances
                 .into_iter()
-                .map(|(c, _)| Instance::new(c))
+                .map(|s| Instance::new(s.config))
                 .collect(),
             ipv6,
             groups,
             group_of,
+            bindings,
+            trackers: vec![TrackerState::Unknown; n_trackers],
         }
+    }
+
+    /// Re-evaluates one instance's trackers.
+    fn apply_trackers(
+        &mut self,
+        now: Instant,
+        id: InstanceId,
+        out: &mut Vec<(InstanceId, Action)>,
+    ) {
+        let (mut delta, fault) = combine(&self.bindings[id], &self.trackers);
+        if let Some(g) = self.group_of[id] {
+            if !self.groups[g].tracking_weight {
+                delta = 0;
+            }
+        }
+        let mut a = vec![];
+        let i = &mut self.instances[id];
+        let reason = tracker_fault();
+        if fault && !i.has_fault(&reason) {
+            i.add_fault(now, reason, &mut a);
+        } else if !fault && i.has_fault(&reason) {
+            i.clear_fault(now, &reason, &mut a);
+        }
+        i.set_tracker_delta(now, delta, &mut a);
+        out.extend(a.into_iter().map(|x| (id, x)));
     }
 
     /// An instance.
@@ -117,6 +183,9 @@ impl Engine {
         let before: Vec<State> = self.instances.iter().map(Instance::state).collect();
         match input {
             Input::Start => {
+                for id in 0..self.instances.len() {
+                    self.apply_trackers(now, id, &mut out);
+                }
                 for (id, i) in self.instances.iter_mut().enumerate() {
                     let mut a = vec![];
                     i.start(now, &mut a);
@@ -158,11 +227,15 @@ impl Engine {
                     out.extend(a.into_iter().map(|x| (instance, x)));
                 }
             }
-            Input::TrackerDelta { instance, delta } => {
-                if let Some(i) = self.instances.get_mut(instance) {
-                    let mut a = vec![];
-                    i.set_tracker_delta(now, delta, &mut a);
-                    out.extend(a.into_iter().map(|x| (instance, x)));
+            Input::TrackerChanged { tracker, state } => {
+                if tracker >= self.trackers.len() {
+                    self.trackers.resize(tracker + 1, TrackerState::Unknown);
+                }
+                self.trackers[tracker] = state;
+                for id in 0..self.instances.len() {
+                    if self.bindings[id].iter().any(|b| b.tracker == tracker) {
+                        self.apply_trackers(now, id, &mut out);
+                    }
                 }
             }
             Input::AddressesApplied { instance, ok } => {
@@ -238,7 +311,6 @@ impl Engine {
                 out.extend(a.into_iter().map(|x| (id, x)));
             }
         }
-        let _ = Cause::Startup;
     }
 }
 
@@ -254,12 +326,13 @@ impl Instance {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::priority::Binding;
     use crate::time::Duration;
     use std::net::{IpAddr, Ipv4Addr};
 
-    fn cfg(name: &str, vrid: u8, prio: u8) -> (InstanceConfig, bool) {
+    fn cfg(name: &str, vrid: u8, prio: u8) -> InstanceSpec {
         let a = IpAddr::V4(Ipv4Addr::new(10, 200, 0, prio));
-        (InstanceConfig::simple(name, vrid, prio, a), false)
+        InstanceSpec::plain(InstanceConfig::simple(name, vrid, prio, a))
     }
 
     #[test]
@@ -269,6 +342,7 @@ mod tests {
             vec![SyncGroup {
                 name: "G".into(),
                 members: vec![0, 1],
+                tracking_weight: false,
             }],
         );
         e.handle(Instant(0), Input::Start);
@@ -323,5 +397,50 @@ mod tests {
         );
         assert_eq!(e.instance(0).map(Instance::state), Some(State::Backup));
         assert_eq!(e.instance(1).map(Instance::state), Some(State::Backup));
+    }
+
+    #[test]
+    fn trackers_drive_priority_and_fault() {
+        let mut spec = cfg("A", 1, 100);
+        spec.bindings = vec![
+            Binding {
+                tracker: 0,
+                weight: 0,
+                reverse: false,
+            },
+            Binding {
+                tracker: 1,
+                weight: -30,
+                reverse: false,
+            },
+        ];
+        let mut e = Engine::new(vec![spec], vec![]);
+        // An unweighted tracker with no result yet holds the instance in FAULT.
+        e.handle(Instant(0), Input::Start);
+        assert_eq!(e.instance(0).map(Instance::state), Some(State::Fault));
+        e.handle(
+            Instant(1),
+            Input::TrackerChanged {
+                tracker: 0,
+                state: TrackerState::Up,
+            },
+        );
+        assert_eq!(e.instance(0).map(Instance::state), Some(State::Backup));
+        e.handle(
+            Instant(2),
+            Input::TrackerChanged {
+                tracker: 1,
+                state: TrackerState::Down,
+            },
+        );
+        assert_eq!(e.instance(0).map(Instance::priority), Some(70));
+        e.handle(
+            Instant(3),
+            Input::TrackerChanged {
+                tracker: 0,
+                state: TrackerState::Down,
+            },
+        );
+        assert_eq!(e.instance(0).map(Instance::state), Some(State::Fault));
     }
 }

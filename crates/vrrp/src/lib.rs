@@ -4,4 +4,5 @@
 //! clock and no runtime, so every protocol rule can be tested exactly and fast. (Issue 4.)
 pub mod engine;
 pub mod instance;
+pub mod priority;
 pub mod time;

@@ -9,8 +9,9 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use ka_vrrp::engine::{Engine, Input};
+use ka_vrrp::engine::{Engine, Input, InstanceSpec};
 use ka_vrrp::instance::{Action, InstanceConfig, Received, State};
+use ka_vrrp::priority::{Binding, TrackerState};
 use ka_vrrp::time::{Duration, Instant};
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
@@ -225,12 +226,41 @@ impl Sim {
     fn restart(&mut self, r: usize) {
         self.trace.push(format!("{} r{r}: restart", self.now));
         let cfg = self.routers[r].config();
-        self.routers[r].engine = Some(Engine::new(vec![(cfg, false)], vec![]));
-        self.input(r, Input::Start);
+        // One weighted tracker per router carries the random priority changes.
         let delta = self.routers[r].delta;
-        if delta != 0 {
-            self.input(r, Input::TrackerDelta { instance: 0, delta });
-        }
+        let spec = InstanceSpec {
+            config: cfg,
+            ipv6: false,
+            bindings: vec![Binding {
+                tracker: 0,
+                weight: delta,
+                reverse: delta < 0,
+            }],
+        };
+        self.routers[r].engine = Some(Engine::new(vec![spec], vec![]));
+        self.input(r, Input::Start);
+        self.input(
+            r,
+            Input::TrackerChanged {
+                tracker: 0,
+                state: TrackerState::Up,
+            },
+        );
+    }
+
+    /// Changes a router's priority through its tracker, without restarting it.
+    fn flap(&mut self, r: usize, up: bool) {
+        self.trace.push(format!(
+            "{} r{r}: tracker {}",
+            self.now,
+            if up { "up" } else { "down" }
+        ));
+        let state = if up {
+            TrackerState::Up
+        } else {
+            TrackerState::Down
+        };
+        self.input(r, Input::TrackerChanged { tracker: 0, state });
     }
 
     fn longest_master_down(&self) -> Duration {
@@ -262,7 +292,7 @@ fn scenario(seed: u64) -> Result<(), String> {
             base_priority: prio,
             advert_cs,
             engine: None,
-            delta: 0,
+            delta: [-60i32, -20, 0, 20, 60][rng.below(5) as usize],
         });
     }
     let mut sim = Sim {
@@ -304,10 +334,8 @@ fn scenario(seed: u64) -> Result<(), String> {
             }
             3 => {
                 let r = rng.below(n as u64) as usize;
-                let delta = [-60i32, -20, 0, 20, 60][rng.below(5) as usize];
-                sim.routers[r].delta = delta;
-                sim.trace.push(format!("{} r{r}: delta {delta}", sim.now));
-                sim.input(r, Input::TrackerDelta { instance: 0, delta });
+                let up = rng.chance(50);
+                sim.flap(r, up);
             }
             _ => {}
         }
@@ -330,7 +358,13 @@ fn scenario(seed: u64) -> Result<(), String> {
     let masters: Vec<usize> = (0..n)
         .filter(|&r| sim.routers[r].state() == Some(State::Master))
         .collect();
+    // Routers in FAULT (a weight-0 tracker down) cannot serve.
+    let eligible = |sim: &Sim, r: usize| sim.routers[r].state().is_some_and(|s| s != State::Fault);
+    if !(0..n).any(|r| eligible(&sim, r)) {
+        return Ok(());
+    }
     let best = (0..n)
+        .filter(|&r| eligible(&sim, r))
         .max_by_key(|&r| (sim.routers[r].priority().unwrap_or(0), sim.routers[r].addr))
         .unwrap_or(0);
     // Ties: a backup with the same priority as a live master defers to it (RFC 5798 6.4.2,
@@ -356,12 +390,22 @@ fn scenario(seed: u64) -> Result<(), String> {
             sim.trace.join("\n")
         ));
     }
+    // No flapping without cause: a quiet, converged network stays as it is.
+    let trace_len = sim.trace.len();
+    let until = sim.now + Duration::from_centis(advert_cs * 20);
+    sim.run_until(until);
+    if sim.trace.len() != trace_len {
+        return Err(format!(
+            "seed {seed}: state changed on a quiet network\n{}",
+            sim.trace.join("\n")
+        ));
+    }
     // A master crash: the best remaining backup takes over within Master_Down_Interval.
-    if n >= 2 {
+    if (0..n).filter(|&r| eligible(&sim, r)).count() >= 2 {
         sim.crash(best);
         let crash_at = sim.now;
         let next = (0..n)
-            .filter(|&r| r != best)
+            .filter(|&r| r != best && eligible(&sim, r))
             .max_by_key(|&r| (sim.routers[r].priority().unwrap_or(0), sim.routers[r].addr))
             .unwrap_or(0);
         let limit = sim.routers[next]
