@@ -99,6 +99,13 @@ pub struct Engine {
     group_of: Vec<Option<usize>>,
     bindings: Vec<Vec<Binding>>,
     trackers: Vec<TrackerState>,
+    group_states: Vec<State>,
+}
+
+/// The reload identity of an instance: keepalived matches instances across a reload by VRID,
+/// family, interface and unicast source, not by name.
+fn identity(i: &InstanceConfig, ipv6: bool) -> (u8, bool, String, Option<std::net::IpAddr>) {
+    (i.vrid, ipv6, i.interface.clone(), i.unicast_src)
 }
 
 impl Engine {
@@ -131,7 +138,72 @@ impl Engine {
             group_of,
             bindings,
             trackers: vec![TrackerState::Unknown; n_trackers],
+            group_states: Vec::new(),
         }
+    }
+
+    /// Reload: instances that keep their identity keep their state, timers and tracker
+    /// adjustments (a master stays master and advertises first); new ones start; removed ones
+    /// release as at shutdown. `trackers` are the tracker states in the new numbering.
+    pub fn reload(
+        &mut self,
+        now: Instant,
+        specs: Vec<InstanceSpec>,
+        groups: Vec<SyncGroup>,
+        trackers: Vec<TrackerState>,
+    ) -> Vec<(InstanceId, Action)> {
+        let mut out = Vec::new();
+        let mut old: Vec<Option<Instance>> = std::mem::take(&mut self.instances)
+            .into_iter()
+            .map(Some)
+            .collect();
+        let old_ipv6 = std::mem::take(&mut self.ipv6);
+        let mut fresh = Vec::new();
+        let mut instances = Vec::with_capacity(specs.len());
+        for (id, spec) in specs.iter().enumerate() {
+            let key = identity(&spec.config, spec.ipv6);
+            let found = old.iter().enumerate().position(|(n, o)| {
+                o.as_ref().is_some_and(|i| {
+                    identity(i.config(), old_ipv6.get(n).copied().unwrap_or(false)) == key
+                })
+            });
+            match found.and_then(|n| old[n].take()) {
+                Some(mut i) => {
+                    let mut a = vec![];
+                    i.reconfigure(now, spec.config.clone(), &mut a);
+                    out.extend(a.into_iter().map(|x| (id, x)));
+                    instances.push(i);
+                }
+                None => {
+                    instances.push(Instance::new(spec.config.clone()));
+                    fresh.push(id);
+                }
+            }
+        }
+        // Removed instances release like at shutdown (reported against no surviving id).
+        for mut i in old.into_iter().flatten() {
+            let mut a = vec![];
+            i.shutdown(&mut a);
+            out.extend(a.into_iter().map(|x| (usize::MAX, x)));
+        }
+        let fresh_engine = Engine::new(specs, groups);
+        self.ipv6 = fresh_engine.ipv6;
+        self.groups = fresh_engine.groups;
+        self.group_of = fresh_engine.group_of;
+        self.bindings = fresh_engine.bindings;
+        self.trackers = trackers;
+        self.instances = instances;
+        let before: Vec<State> = self.instances.iter().map(Instance::state).collect();
+        for id in 0..self.instances.len() {
+            self.apply_trackers(now, id, &mut out);
+        }
+        for id in fresh {
+            let mut a = vec![];
+            self.instances[id].start(now, &mut a);
+            out.extend(a.into_iter().map(|x| (id, x)));
+        }
+        self.settle(now, &before, &mut out);
+        out
     }
 
     /// Re-evaluates one instance's trackers.
@@ -311,6 +383,37 @@ impl Engine {
                 out.extend(a.into_iter().map(|x| (id, x)));
             }
         }
+        // Group states, for group notifies.
+        self.group_states.resize(self.groups.len(), State::Init);
+        for (g, group) in self.groups.iter().enumerate() {
+            let states: Vec<State> = group
+                .members
+                .iter()
+                .filter_map(|&m| self.instances.get(m).map(Instance::state))
+                .collect();
+            let now_state = if states.contains(&State::Fault) {
+                State::Fault
+            } else if !states.is_empty() && states.iter().all(|s| *s == State::Master) {
+                State::Master
+            } else if states.iter().all(|s| *s == State::Init) {
+                State::Init
+            } else {
+                State::Backup
+            };
+            let from = self.group_states[g];
+            if from != now_state {
+                self.group_states[g] = now_state;
+                let first = group.members.first().copied().unwrap_or(0);
+                out.push((
+                    first,
+                    Action::GroupStateChanged {
+                        group: group.name.clone(),
+                        from,
+                        to: now_state,
+                    },
+                ));
+            }
+        }
     }
 }
 
@@ -442,5 +545,73 @@ mod tests {
             },
         );
         assert_eq!(e.instance(0).map(Instance::state), Some(State::Fault));
+    }
+
+    #[test]
+    fn reload_matches_by_identity_not_name() {
+        let mut e = Engine::new(vec![cfg("A", 1, 100), cfg("B", 2, 100)], vec![]);
+        e.handle(Instant(0), Input::Start);
+        let down = e
+            .instance(0)
+            .map(|i| i.master_down_interval())
+            .unwrap_or_default();
+        e.handle(Instant(0) + down, Input::Timeout);
+        assert_eq!(e.instance(0).map(Instance::state), Some(State::Master));
+        // Renamed, same VRID/interface: same instance, still master, advertises first.
+        let mut renamed = cfg("A_renamed", 1, 100);
+        renamed.config.priority = 120;
+        let out = e.reload(
+            Instant(5_000_000),
+            vec![renamed, cfg("C", 3, 100)],
+            vec![],
+            vec![],
+        );
+        assert_eq!(e.instance(0).map(Instance::state), Some(State::Master));
+        assert_eq!(
+            out.first(),
+            Some(&(0, Action::SendAdvert { priority: 120 }))
+        );
+        // B is gone: it released; C is new: it starts in BACKUP.
+        assert_eq!(e.instance(1).map(Instance::state), Some(State::Backup));
+        assert!(out.iter().any(|(id, a)| *id == usize::MAX
+            && matches!(
+                a,
+                Action::StateChanged {
+                    to: State::Init,
+                    ..
+                }
+            )));
+    }
+
+    #[test]
+    fn group_state_changes_are_reported() {
+        let mut e = Engine::new(
+            vec![cfg("A", 1, 100), cfg("B", 2, 100)],
+            vec![SyncGroup {
+                name: "G".into(),
+                members: vec![0, 1],
+                tracking_weight: false,
+            }],
+        );
+        let out = e.handle(Instant(0), Input::Start);
+        assert!(out.iter().any(|(_, a)| matches!(
+            a,
+            Action::GroupStateChanged {
+                to: State::Backup,
+                ..
+            }
+        )));
+        let down = e
+            .instance(0)
+            .map(|i| i.master_down_interval())
+            .unwrap_or_default();
+        let out = e.handle(Instant(0) + down, Input::Timeout);
+        assert!(out.iter().any(|(_, a)| matches!(
+            a,
+            Action::GroupStateChanged {
+                to: State::Master,
+                ..
+            }
+        )));
     }
 }

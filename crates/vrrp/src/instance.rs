@@ -99,6 +99,16 @@ pub enum Action {
         /// Packets per address.
         count: u32,
     },
+    /// A sync group's state changed (group notifies: `GROUP name STATE 0`); reported with the
+    /// group's first member.
+    GroupStateChanged {
+        /// Group name.
+        group: String,
+        /// Previous state.
+        from: State,
+        /// New state.
+        to: State,
+    },
     /// The state changed (logs, notify scripts, FIFO, metrics).
     StateChanged {
         /// Previous state.
@@ -147,6 +157,14 @@ pub struct InstanceConfig {
     pub garp_master_refresh_repeat: u32,
     /// GARPs when hearing a lower priority.
     pub garp_lower_prio_repeat: u32,
+    /// `vrrp_startup_delay`: adverts are ignored and timers start only after it.
+    pub startup_delay: Duration,
+    /// Configured for AH authentication (not implemented: the instance stays in FAULT).
+    pub auth_ah: bool,
+    /// Advert interface (part of the reload identity).
+    pub interface: String,
+    /// Unicast source address (part of the reload identity).
+    pub unicast_src: Option<IpAddr>,
 }
 
 impl InstanceConfig {
@@ -170,6 +188,10 @@ impl InstanceConfig {
             garp_master_refresh: Duration(0),
             garp_master_refresh_repeat: 1,
             garp_lower_prio_repeat: 5,
+            startup_delay: Duration(0),
+            auth_ah: false,
+            interface: "eth0".into(),
+            unicast_src: None,
         }
     }
 }
@@ -203,6 +225,8 @@ pub struct Instance {
     lower_master_since: Option<Instant>,
     /// Held by a sync group in BACKUP although its own timer expired.
     held_by_group: bool,
+    /// Adverts are ignored until then (`vrrp_startup_delay`).
+    ignore_until: Instant,
 }
 
 impl Instance {
@@ -219,6 +243,20 @@ impl Instance {
             garp_timer: None,
             lower_master_since: None,
             held_by_group: false,
+            ignore_until: Instant(0),
+        }
+    }
+
+    /// Takes a new configuration at reload, keeping state, timers, faults and tracker
+    /// adjustments: a master stays master and advertises first.
+    pub fn reconfigure(&mut self, now: Instant, cfg: InstanceConfig, out: &mut Vec<Action>) {
+        self.cfg = cfg;
+        if self.state == State::Master {
+            self.master_adver_int = self.cfg.advert_int;
+            out.push(Action::SendAdvert {
+                priority: self.priority(),
+            });
+            self.timer = Some(now + self.cfg.advert_int);
         }
     }
 
@@ -281,6 +319,13 @@ impl Instance {
     /// Start: INIT -> BACKUP (or FAULT), or straight to MASTER for an owner with state MASTER.
     pub fn start(&mut self, now: Instant, out: &mut Vec<Action>) {
         self.master_adver_int = self.cfg.advert_int;
+        if self.cfg.auth_ah {
+            // AH adverts arrive as IP protocol 51; until AH is implemented the instance
+            // cannot take part, and says so.
+            self.faults.insert(FaultReason::AuthAhUnsupported);
+        }
+        let now = now + self.cfg.startup_delay;
+        self.ignore_until = now;
         if !self.faults.is_empty() {
             let reason = self.faults.iter().next().cloned();
             self.set_state(
@@ -292,8 +337,11 @@ impl Instance {
         }
         // keepalived removes leftovers and enters BACKUP (notify_backup runs at start-up).
         self.set_state(State::Backup, Cause::Startup, out);
-        if self.cfg.priority == 255 && self.cfg.wants_master {
+        let owner = self.cfg.priority == 255 && self.cfg.wants_master;
+        if owner && self.cfg.startup_delay.0 == 0 {
             self.become_master(now, Cause::Owner, out);
+        } else if owner {
+            self.timer = Some(now + Duration(1));
         } else {
             self.timer = Some(now + self.master_down_interval());
         }
@@ -404,6 +452,9 @@ impl Instance {
 
     /// A valid advert for this VRID arrived.
     pub fn receive(&mut self, now: Instant, adv: Received, out: &mut Vec<Action>) {
+        if now < self.ignore_until {
+            return;
+        }
         match self.state {
             State::Init | State::Fault => {}
             State::Backup => self.backup_receive(now, adv),
@@ -735,6 +786,48 @@ mod tests {
         let mut o = Instance::new(InstanceConfig::simple("o", 1, 255, addr(1)));
         o.set_tracker_delta(Instant(0), -50, &mut out);
         assert_eq!(o.priority(), 255);
+    }
+
+    #[test]
+    fn startup_delay_ignores_adverts_and_delays_timers() {
+        let mut c = InstanceConfig::simple("VI_1", 1, 100, addr(1));
+        c.startup_delay = Duration::from_secs(10);
+        let mut i = Instance::new(c);
+        let mut out = vec![];
+        i.start(Instant(0), &mut out);
+        assert_eq!(
+            i.poll_timeout(),
+            Some(Instant(10_000_000) + i.master_down_interval())
+        );
+        let before = i.poll_timeout();
+        i.receive(Instant(1_000_000), adv(200, 200), &mut out);
+        assert_eq!(i.poll_timeout(), before, "ignored during the startup delay");
+    }
+
+    #[test]
+    fn ah_instances_stay_in_fault() {
+        let mut c = InstanceConfig::simple("VI_1", 1, 100, addr(1));
+        c.auth_ah = true;
+        let mut i = Instance::new(c);
+        let mut out = vec![];
+        i.start(Instant(0), &mut out);
+        assert_eq!(i.state(), State::Fault);
+        assert!(i.has_fault(&FaultReason::AuthAhUnsupported));
+    }
+
+    #[test]
+    fn reload_keeps_a_master_master_and_advertises_first() {
+        let (mut i, _) = backup(100);
+        let mut out = vec![];
+        i.timeout(Instant(4_000_000), &mut out);
+        i.release_to_master(Instant(4_000_000), &mut out);
+        out.clear();
+        let mut c = i.config().clone();
+        c.advert_int = Duration::from_millis(500);
+        i.reconfigure(Instant(4_100_000), c, &mut out);
+        assert_eq!(i.state(), State::Master);
+        assert_eq!(out, vec![Action::SendAdvert { priority: 100 }]);
+        assert_eq!(i.poll_timeout(), Some(Instant(4_600_000)));
     }
 
     #[test]
