@@ -100,6 +100,17 @@ pub struct Engine {
     bindings: Vec<Vec<Binding>>,
     trackers: Vec<TrackerState>,
     group_states: Vec<State>,
+    /// Instances per (VRID, family): slot `vrid + 256 * ipv6`.
+    by_vrid: Vec<Vec<InstanceId>>,
+}
+
+fn index_by_vrid(instances: &[Instance], ipv6: &[bool]) -> Vec<Vec<InstanceId>> {
+    let mut idx = vec![Vec::new(); 512];
+    for (id, i) in instances.iter().enumerate() {
+        let slot = usize::from(i.config().vrid) + if ipv6.get(id) == Some(&true) { 256 } else { 0 };
+        idx[slot].push(id);
+    }
+    idx
 }
 
 /// The reload identity of an instance: keepalived matches instances across a reload by VRID,
@@ -139,7 +150,14 @@ impl Engine {
             bindings,
             trackers: vec![TrackerState::Unknown; n_trackers],
             group_states: Vec::new(),
+            by_vrid: Vec::new(),
         }
+        .indexed()
+    }
+
+    fn indexed(mut self) -> Self {
+        self.by_vrid = index_by_vrid(&self.instances, &self.ipv6);
+        self
     }
 
     /// Reload: instances that keep their identity keep their state, timers and tracker
@@ -193,7 +211,9 @@ impl Engine {
         self.bindings = fresh_engine.bindings;
         self.trackers = trackers;
         self.instances = instances;
+        self.by_vrid = index_by_vrid(&self.instances, &self.ipv6);
         let before: Vec<State> = self.instances.iter().map(Instance::state).collect();
+        let all: Vec<InstanceId> = (0..self.instances.len()).collect();
         for id in 0..self.instances.len() {
             self.apply_trackers(now, id, &mut out);
         }
@@ -202,7 +222,7 @@ impl Engine {
             self.instances[id].start(now, &mut a);
             out.extend(a.into_iter().map(|x| (id, x)));
         }
-        self.settle(now, &before, &mut out);
+        self.settle(now, &before, &all, &mut out);
         out
     }
 
@@ -252,9 +272,16 @@ impl Engine {
     /// Processes one input and returns what to do, in order.
     pub fn handle(&mut self, now: Instant, input: Input) -> Vec<(InstanceId, Action)> {
         let mut out = Vec::new();
-        let before: Vec<State> = self.instances.iter().map(Instance::state).collect();
+        // Only sync-group rules look at the states before this input.
+        let before: Vec<State> = if self.groups.is_empty() {
+            Vec::new()
+        } else {
+            self.instances.iter().map(Instance::state).collect()
+        };
+        let mut touched: Vec<InstanceId> = Vec::new();
         match input {
             Input::Start => {
+                touched.extend(0..self.instances.len());
                 for id in 0..self.instances.len() {
                     self.apply_trackers(now, id, &mut out);
                 }
@@ -266,9 +293,12 @@ impl Engine {
             }
             Input::Timeout => {
                 for (id, i) in self.instances.iter_mut().enumerate() {
-                    let mut a = vec![];
-                    i.timeout(now, &mut a);
-                    out.extend(a.into_iter().map(|x| (id, x)));
+                    if i.poll_timeout().is_some_and(|t| t <= now) {
+                        let mut a = vec![];
+                        i.timeout(now, &mut a);
+                        out.extend(a.into_iter().map(|x| (id, x)));
+                        touched.push(id);
+                    }
                 }
             }
             Input::Advert {
@@ -276,12 +306,13 @@ impl Engine {
                 ipv6,
                 received,
             } => {
-                for (id, i) in self.instances.iter_mut().enumerate() {
-                    if i.config().vrid == vrid && self.ipv6[id] == ipv6 {
-                        let mut a = vec![];
-                        i.receive(now, received, &mut a);
-                        out.extend(a.into_iter().map(|x| (id, x)));
-                    }
+                let slot = usize::from(vrid) + if ipv6 { 256 } else { 0 };
+                let ids = self.by_vrid.get(slot).cloned().unwrap_or_default();
+                for id in ids {
+                    let mut a = vec![];
+                    self.instances[id].receive(now, received, &mut a);
+                    out.extend(a.into_iter().map(|x| (id, x)));
+                    touched.push(id);
                 }
             }
             Input::Fault {
@@ -289,6 +320,7 @@ impl Engine {
                 reason,
                 active,
             } => {
+                touched.push(instance);
                 if let Some(i) = self.instances.get_mut(instance) {
                     let mut a = vec![];
                     if active {
@@ -307,10 +339,12 @@ impl Engine {
                 for id in 0..self.instances.len() {
                     if self.bindings[id].iter().any(|b| b.tracker == tracker) {
                         self.apply_trackers(now, id, &mut out);
+                        touched.push(id);
                     }
                 }
             }
             Input::AddressesApplied { instance, ok } => {
+                touched.push(instance);
                 if let Some(i) = self.instances.get_mut(instance) {
                     let mut a = vec![];
                     i.addresses_applied(now, ok, &mut a);
@@ -326,13 +360,19 @@ impl Engine {
                 return out;
             }
         }
-        self.settle(now, &before, &mut out);
+        self.settle(now, &before, &touched, &mut out);
         out
     }
 
     /// Applies sync-group rules until nothing changes, then lets lone instances and complete
     /// groups take over.
-    fn settle(&mut self, now: Instant, before: &[State], out: &mut Vec<(InstanceId, Action)>) {
+    fn settle(
+        &mut self,
+        now: Instant,
+        before: &[State],
+        touched: &[InstanceId],
+        out: &mut Vec<(InstanceId, Action)>,
+    ) {
         for (g, group) in self.groups.iter().enumerate() {
             let members: Vec<InstanceId> = group.members.clone();
             // One member left MASTER for BACKUP: the whole group goes BACKUP.
@@ -368,7 +408,16 @@ impl Engine {
         }
         // Takeovers: a lone instance whose timer expired goes MASTER; a group only when every
         // member is MASTER already or wants to be.
-        for id in 0..self.instances.len() {
+        let mut candidates: Vec<InstanceId> = touched.to_vec();
+        for &id in touched {
+            if let Some(g) = self.group_of.get(id).copied().flatten() {
+                candidates.extend(self.groups[g].members.iter().copied());
+            }
+        }
+        for id in candidates {
+            if id >= self.instances.len() || !self.instances[id].wants_master() {
+                continue;
+            }
             let ready = match self.group_of[id] {
                 None => true,
                 Some(g) => self.groups[g].members.iter().all(|&m| {
