@@ -9,7 +9,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use ka_vrrp::engine::{Engine, Input, InstanceSpec};
+use ka_vrrp::engine::{Engine, Input, InstanceSpec, SyncGroup};
 use ka_vrrp::instance::{Action, InstanceConfig, Received, State};
 use ka_vrrp::priority::{Binding, TrackerState};
 use ka_vrrp::time::{Duration, Instant};
@@ -44,11 +44,12 @@ enum Event {
     Deliver {
         to: usize,
         from: usize,
+        vrid: u8,
         priority: u8,
         interval_cs: u64,
     },
     /// The driver confirms addresses.
-    Applied { to: usize },
+    Applied { to: usize, instance: usize },
 }
 
 struct Router {
@@ -57,6 +58,8 @@ struct Router {
     advert_cs: u64,
     engine: Option<Engine>,
     delta: i32,
+    /// Instances (VRIDs 1..=vrids) in one sync group when more than one.
+    vrids: usize,
 }
 
 impl Router {
@@ -66,9 +69,12 @@ impl Router {
         c
     }
     fn state(&self) -> Option<State> {
+        self.state_of(0)
+    }
+    fn state_of(&self, instance: usize) -> Option<State> {
         self.engine
             .as_ref()
-            .and_then(|e| e.instance(0))
+            .and_then(|e| e.instance(instance))
             .map(|i| i.state())
     }
     fn priority(&self) -> Option<u8> {
@@ -86,6 +92,7 @@ struct Sim {
     seq: u64,
     rng: Rng,
     loss_percent: u64,
+    dup_percent: u64,
     max_delay_us: u64,
     /// Routers cut off from the rest (a partition).
     isolated: Vec<bool>,
@@ -99,7 +106,8 @@ impl Sim {
     }
 
     fn apply(&mut self, r: usize, actions: Vec<(usize, Action)>) {
-        for (_, a) in actions {
+        for (id, a) in actions {
+            let vrid = (id + 1) as u8;
             match a {
                 Action::SendAdvert { priority } => {
                     let interval_cs = self.routers[r].advert_cs;
@@ -111,23 +119,35 @@ impl Sim {
                             continue;
                         }
                         let delay = 50 + self.rng.below(self.max_delay_us.max(1));
-                        self.push(
-                            self.now + Duration(delay),
-                            Event::Deliver {
-                                to,
-                                from: r,
-                                priority,
-                                interval_cs,
-                            },
-                        );
+                        let ev = Event::Deliver {
+                            to,
+                            from: r,
+                            vrid,
+                            priority,
+                            interval_cs,
+                        };
+                        // Now and then the LAN duplicates a frame.
+                        if self.dup_percent > 0 && self.rng.chance(self.dup_percent) {
+                            let again = delay + self.rng.below(500);
+                            self.push(self.now + Duration(again), ev.clone());
+                        }
+                        self.push(self.now + Duration(delay), ev);
                     }
                 }
                 Action::AddAddresses => {
-                    self.push(self.now + Duration(200), Event::Applied { to: r });
+                    self.push(
+                        self.now + Duration(200),
+                        Event::Applied {
+                            to: r,
+                            instance: id,
+                        },
+                    );
                 }
                 Action::StateChanged { from, to, cause } => {
-                    self.trace
-                        .push(format!("{} r{r}: {from:?} -> {to:?} ({cause:?})", self.now));
+                    self.trace.push(format!(
+                        "{} r{r} vrid {vrid}: {from:?} -> {to:?} ({cause:?})",
+                        self.now
+                    ));
                 }
                 _ => {}
             }
@@ -187,6 +207,7 @@ impl Sim {
                 Event::Deliver {
                     to,
                     from,
+                    vrid,
                     priority,
                     interval_cs,
                 } => {
@@ -198,20 +219,14 @@ impl Sim {
                     self.input(
                         to,
                         Input::Advert {
-                            vrid: 1,
+                            vrid,
                             ipv6: false,
                             received,
                         },
                     );
                 }
-                Event::Applied { to } => {
-                    self.input(
-                        to,
-                        Input::AddressesApplied {
-                            instance: 0,
-                            ok: true,
-                        },
-                    );
+                Event::Applied { to, instance } => {
+                    self.input(to, Input::AddressesApplied { instance, ok: true });
                 }
             }
         }
@@ -225,19 +240,36 @@ impl Sim {
 
     fn restart(&mut self, r: usize) {
         self.trace.push(format!("{} r{r}: restart", self.now));
-        let cfg = self.routers[r].config();
         // One weighted tracker per router carries the random priority changes.
         let delta = self.routers[r].delta;
-        let spec = InstanceSpec {
-            config: cfg,
-            ipv6: false,
-            bindings: vec![Binding {
-                tracker: 0,
-                weight: delta,
-                reverse: delta < 0,
-            }],
+        let vrids = self.routers[r].vrids;
+        let specs: Vec<InstanceSpec> = (0..vrids)
+            .map(|k| {
+                let mut config = self.routers[r].config();
+                config.vrid = (k + 1) as u8;
+                config.name = format!("VI_{}", k + 1);
+                InstanceSpec {
+                    config,
+                    ipv6: false,
+                    bindings: vec![Binding {
+                        tracker: 0,
+                        weight: delta,
+                        reverse: delta < 0,
+                    }],
+                }
+            })
+            .collect();
+        // Several instances form one sync group (its tracker weights apply).
+        let groups = if vrids > 1 {
+            vec![SyncGroup {
+                name: "G".into(),
+                members: (0..vrids).collect(),
+                tracking_weight: true,
+            }]
+        } else {
+            vec![]
         };
-        self.routers[r].engine = Some(Engine::new(vec![spec], vec![]));
+        self.routers[r].engine = Some(Engine::new(specs, groups));
         self.input(r, Input::Start);
         self.input(
             r,
@@ -278,7 +310,7 @@ impl Sim {
 }
 
 /// Runs one seeded scenario; Err carries the trace.
-fn scenario(seed: u64) -> Result<(), String> {
+fn scenario(seed: u64, vrids: usize) -> Result<(), String> {
     let mut rng = Rng::new(seed);
     let n = 2 + rng.below(4) as usize;
     let interval_choices = [10u64, 20, 50, 100];
@@ -293,6 +325,7 @@ fn scenario(seed: u64) -> Result<(), String> {
             advert_cs,
             engine: None,
             delta: [-60i32, -20, 0, 20, 60][rng.below(5) as usize],
+            vrids,
         });
     }
     let mut sim = Sim {
@@ -302,6 +335,7 @@ fn scenario(seed: u64) -> Result<(), String> {
         seq: 0,
         rng: Rng::new(seed ^ 0xA5A5),
         loss_percent: 0,
+        dup_percent: 5,
         max_delay_us: 2_000,
         isolated: vec![false; n],
         trace: vec![],
@@ -390,6 +424,16 @@ fn scenario(seed: u64) -> Result<(), String> {
             sim.trace.join("\n")
         ));
     }
+    // Sync groups: every member of a router's group sits in the same state.
+    for r in 0..n {
+        let states: Vec<Option<State>> = (0..vrids).map(|k| sim.routers[r].state_of(k)).collect();
+        if states.windows(2).any(|w| w[0] != w[1]) {
+            return Err(format!(
+                "seed {seed}: r{r}'s sync group is split: {states:?}\n{}",
+                sim.trace.join("\n")
+            ));
+        }
+    }
     // No flapping without cause: a quiet, converged network stays as it is.
     let trace_len = sim.trace.len();
     let until = sim.now + Duration::from_centis(advert_cs * 20);
@@ -435,6 +479,23 @@ fn scenario(seed: u64) -> Result<(), String> {
 }
 
 #[test]
+fn sync_groups_move_together_on_a_simulated_lan() {
+    let seeds: Vec<u64> = match std::env::var("SIM_SEED") {
+        Ok(s) => vec![s.parse().expect("SIM_SEED is a number")],
+        Err(_) => (10_000..10_500).collect(),
+    };
+    let mut failures = Vec::new();
+    for seed in seeds {
+        if let Err(e) = scenario(seed, 3) {
+            failures.push(e);
+        }
+    }
+    if let Some(first) = failures.first() {
+        panic!("{} seeds failed; first:\n{first}", failures.len());
+    }
+}
+
+#[test]
 fn simulated_lan_converges_to_the_best_master() {
     let seeds: Vec<u64> = match std::env::var("SIM_SEED") {
         Ok(s) => vec![s.parse().expect("SIM_SEED is a number")],
@@ -442,7 +503,7 @@ fn simulated_lan_converges_to_the_best_master() {
     };
     let mut failures = Vec::new();
     for seed in seeds {
-        if let Err(e) = scenario(seed) {
+        if let Err(e) = scenario(seed, 1) {
             failures.push(e);
         }
     }
