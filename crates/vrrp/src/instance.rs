@@ -842,3 +842,73 @@ mod tests {
         assert_eq!(out[1], Action::RemoveAddresses);
     }
 }
+
+/// Whether a notify is about an instance or a sync group.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NotifyTarget {
+    /// `INSTANCE`.
+    Instance,
+    /// `GROUP`.
+    Group,
+}
+
+/// The four arguments keepalived appends to the generic `notify` script and writes (quoted
+/// name) on FIFO lines: `INSTANCE|GROUP name STATE priority` (groups report priority 0).
+pub fn generic_notify_args(
+    target: NotifyTarget,
+    name: &str,
+    state: State,
+    priority: u8,
+) -> [String; 4] {
+    let kind = match target {
+        NotifyTarget::Instance => "INSTANCE",
+        NotifyTarget::Group => "GROUP",
+    };
+    let state = match state {
+        // keepalived has no INIT notify; a stopped instance reports STOP.
+        State::Init => "STOP",
+        s => s.as_str(),
+    };
+    let priority = if target == NotifyTarget::Group {
+        0
+    } else {
+        priority
+    };
+    [
+        kind.to_string(),
+        name.to_string(),
+        state.to_string(),
+        priority.to_string(),
+    ]
+}
+
+/// The FIFO line keepalived writes for a state change: `INSTANCE "VI_1" MASTER 100`.
+pub fn fifo_line(target: NotifyTarget, name: &str, state: State, priority: u8) -> String {
+    let [kind, name, state, prio] = generic_notify_args(target, name, state, priority);
+    format!("{kind} \"{name}\" {state} {prio}")
+}
+
+#[cfg(test)]
+mod notify_tests {
+    use super::*;
+
+    #[test]
+    fn notify_arguments_match_keepalived() {
+        assert_eq!(
+            generic_notify_args(NotifyTarget::Instance, "VI_1", State::Master, 100),
+            ["INSTANCE", "VI_1", "MASTER", "100"]
+        );
+        assert_eq!(
+            generic_notify_args(NotifyTarget::Group, "G", State::Backup, 100),
+            ["GROUP", "G", "BACKUP", "0"]
+        );
+        assert_eq!(
+            fifo_line(NotifyTarget::Instance, "VI_1", State::Fault, 90),
+            "INSTANCE \"VI_1\" FAULT 90"
+        );
+        assert_eq!(
+            generic_notify_args(NotifyTarget::Instance, "VI_1", State::Init, 100)[2],
+            "STOP"
+        );
+    }
+}
