@@ -928,8 +928,9 @@ impl<'a> Renderer<'a> {
             _ => false,
         };
         match protocol {
-            // keepalived warns about a protocol on a group of fwmarks.
-            Some(lvs::Protocol::Tcp) if fwmark_group => {}
+            // keepalived warns about a protocol on a group of fwmarks, and the model says UDP
+            // for one whatever was written.
+            Some(_) if fwmark_group => {}
             Some(p) => self.kv("protocol", p.as_str()),
             None => {}
         }

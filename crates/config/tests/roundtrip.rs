@@ -229,6 +229,86 @@ fn sync_groups_do_not_take_instance_only_notifies() {
     }
 }
 
+const VS: &str = "virtual_server 10.0.0.1 80 {\n protocol TCP\n lvs_sched rr\n lvs_method NAT\n";
+
+#[test]
+fn misc_timeout_is_whole_seconds() {
+    // keepalived: "number '1.5' invalid", "number '4295' outside range [0, 4294]".
+    for (value, want) in [
+        ("0", Some(0)),
+        ("4294", Some(4_294_000_000)),
+        ("1.5", None),
+        ("4295", None),
+    ] {
+        let l = load_text(&format!(
+            "global_defs {{\n enable_script_security\n script_user root\n}}\n{VS} real_server 10.0.0.2 80 {{\n MISC_CHECK {{\n misc_path /bin/true\n misc_timeout {value}\n }}\n }}\n}}\n"
+        ));
+        let c = &l.config.virtual_servers[0].real_servers[0].checkers[0];
+        let ka_config::model::lvs::CheckerKind::Misc(m) = &c.kind else {
+            panic!("{value}: not a MISC_CHECK");
+        };
+        assert_eq!(m.timeout_us, want, "{value}");
+        assert_eq!(l.diagnostics.exit_code() == 5, want.is_none(), "{value}");
+    }
+}
+
+#[test]
+fn dns_check_name_with_empty_label_is_ignored() {
+    // keepalived's test also rejects a one-character first label ("m.com").
+    for (name, want) in [
+        (".", "."),
+        ("example.com", "example.com"),
+        ("ab.c", "ab.c"),
+        ("m.com", "."),
+        ("a..b", "."),
+        (".com", "."),
+    ] {
+        let l = load_text(&format!(
+            "{VS} real_server 10.0.0.2 80 {{\n DNS_CHECK {{\n name {name}\n }}\n }}\n}}\n"
+        ));
+        let c = &l.config.virtual_servers[0].real_servers[0].checkers[0];
+        let ka_config::model::lvs::CheckerKind::Dns(dc) = &c.kind else {
+            panic!("{name}: not a DNS_CHECK");
+        };
+        assert_eq!(dc.name, want, "{name}");
+        assert_eq!(l.diagnostics.exit_code() == 5, want != name, "{name}");
+    }
+}
+
+#[test]
+fn ha_suspend_is_cleared_with_fwmarks() {
+    let rs = " real_server 10.0.0.2 80 {\n weight 1\n }\n ha_suspend\n lvs_sched rr\n lvs_method NAT\n}\n";
+    let cases = [
+        (format!("virtual_server 10.0.0.1 80 {{\n protocol TCP\n{rs}"), true),
+        (format!("virtual_server fwmark 5 {{\n{rs}"), false),
+        (
+            format!("virtual_server_group G {{\n 10.0.0.1 80\n fwmark 7\n}}\nvirtual_server group G {{\n protocol TCP\n{rs}"),
+            false,
+        ),
+        (
+            format!("virtual_server_group G {{\n 10.0.0.1 80\n}}\nvirtual_server group G {{\n protocol TCP\n{rs}"),
+            true,
+        ),
+    ];
+    for (text, kept) in cases {
+        let l = load_text(&text);
+        assert_eq!(l.config.virtual_servers[0].ha_suspend, kept, "{text}");
+        assert_eq!(l.diagnostics.exit_code() == 5, !kept, "{text}");
+    }
+}
+
+#[test]
+fn fwmark_group_servers_are_rendered_without_protocol() {
+    // A group of fwmarks has no protocol: writing one makes keepalived warn.
+    let l = load_text(
+        "virtual_server_group G {\n fwmark 7\n}\nvirtual_server group G {\n lvs_sched rr\n lvs_method NAT\n real_server 10.0.0.2 80 {\n weight 1\n }\n}\n",
+    );
+    assert_eq!(l.diagnostics.exit_code(), 0, "{:?}", l.diagnostics);
+    let text = render(&l.config);
+    assert!(!text.contains("protocol"), "{text}");
+    assert_eq!(load_text(&text).diagnostics.exit_code(), 0, "{text}");
+}
+
 // ------------------------------------------------------------------------------------------
 // Generated models
 
@@ -834,6 +914,747 @@ mod gen {
             })
     }
 
+    // --------------------------------------------------------------------------------------
+    // LVS
+
+    /// What a virtual server using a group needs to know about it.
+    #[derive(Clone, Debug)]
+    pub struct GroupInfo {
+        name: String,
+        v6: bool,
+        fwmark_only: bool,
+        any_fwmark: bool,
+        zero_port: bool,
+    }
+
+    /// `/bin/true` and friends with plain arguments, maybe with a user.
+    fn lvs_script() -> impl Strategy<Value = Script> {
+        (
+            select(&["/bin/true", "/bin/false", "true"][..]),
+            vec("[a-zA-Z0-9_./=-]{1,8}", 0..3),
+            // keepalived 2.2.7 -t is killed checking a script run as another user.
+            of((Just("root"), of(Just("root")))),
+        )
+            .prop_map(|(prog, args, user)| {
+                let mut argv = vec![prog.to_string()];
+                argv.extend(args);
+                Script {
+                    command: argv.join(" "),
+                    argv,
+                    user: user.map(|(u, _)| u.to_string()),
+                    group: user.and_then(|(_, g)| g.map(String::from)),
+                }
+            })
+    }
+
+    fn port() -> impl Strategy<Value = u16> {
+        prop_oneof![Just(80u16), Just(443), 1u16..=65535]
+    }
+
+    fn group_entry(v6f: bool) -> BoxedStrategy<lvs::GroupEntry> {
+        let family = if v6f {
+            lvs::Family::Inet6
+        } else {
+            lvs::Family::Inet
+        };
+        let port = prop_oneof![1 => Just(0u16), 3 => port()];
+        let single = (ip(v6f), port.clone()).prop_map(|(a, port)| (a, a, port));
+        // IP-LAST: the last octet (IPv4) or group (IPv6) grows.
+        let dash = (ip(v6f), any::<u16>(), port.clone()).prop_map(move |(a, span, port)| {
+            let (first, last) = match a {
+                IpAddr::V4(v4) => {
+                    let mut o = v4.octets();
+                    o[3] = o[3].min(254);
+                    let lo = o[3];
+                    let hi = lo + 1 + (span % u16::from(255 - lo)) as u8;
+                    let mut h = o;
+                    h[3] = hi;
+                    (IpAddr::from(o), IpAddr::from(h))
+                }
+                IpAddr::V6(v6) => {
+                    let mut s = v6.segments();
+                    s[7] = s[7].min(0xfffe);
+                    let lo = s[7];
+                    let hi = lo + 1 + span % (0xffff - lo);
+                    let mut h = s;
+                    h[7] = hi;
+                    (IpAddr::from(s), IpAddr::from(h))
+                }
+            };
+            (first, last, port)
+        });
+        // IP/PREFIX, host bits clear.
+        let cidr = (ip(v6f), if v6f { 112u32..=127 } else { 22u32..=31 }, port).prop_map(
+            |(a, len, port)| match a {
+                IpAddr::V4(v4) => {
+                    let mask = u32::MAX << (32 - len);
+                    let base = u32::from(v4) & mask;
+                    (
+                        IpAddr::from(base.to_be_bytes()),
+                        IpAddr::from((base | !mask).to_be_bytes()),
+                        port,
+                    )
+                }
+                IpAddr::V6(v6) => {
+                    let mask = u128::MAX << (128 - len);
+                    let base = u128::from(v6) & mask;
+                    (
+                        IpAddr::from(base.to_be_bytes()),
+                        IpAddr::from((base | !mask).to_be_bytes()),
+                        port,
+                    )
+                }
+            },
+        );
+        let range = prop_oneof![single, dash, cidr].prop_map(|(first, last, port)| {
+            lvs::GroupEntry::Range {
+                first,
+                last,
+                port,
+                location: loc(0),
+            }
+        });
+        let fwmark =
+            (1u32..=100_000, any::<bool>()).prop_map(move |(mark, fam)| lvs::GroupEntry::Fwmark {
+                mark,
+                family: fam.then_some(family),
+                location: loc(0),
+            });
+        prop_oneof![3 => range, 1 => fwmark].boxed()
+    }
+
+    pub fn server_group(n: usize) -> impl Strategy<Value = lvs::VirtualServerGroup> {
+        any::<bool>()
+            .prop_flat_map(|v6f| vec(group_entry(v6f), 1..4))
+            .prop_map(move |entries| lvs::VirtualServerGroup {
+                name: format!("VSG_{n}"),
+                entries,
+                location: loc(0),
+            })
+    }
+
+    fn group_info(g: &lvs::VirtualServerGroup) -> GroupInfo {
+        use lvs::GroupEntry as E;
+        let v6 = g.entries.iter().any(|e| match e {
+            E::Range { first, .. } => first.is_ipv6(),
+            E::Fwmark { family, .. } => *family == Some(lvs::Family::Inet6),
+        });
+        GroupInfo {
+            name: g.name.clone(),
+            v6,
+            fwmark_only: g.entries.iter().all(|e| matches!(e, E::Fwmark { .. })),
+            any_fwmark: g.entries.iter().any(|e| matches!(e, E::Fwmark { .. })),
+            zero_port: g
+                .entries
+                .iter()
+                .any(|e| matches!(e, E::Range { port: 0, .. })),
+        }
+    }
+
+    /// A virtual server's identity and what follows from it.
+    #[derive(Clone, Debug)]
+    struct KeyInfo {
+        key: lvs::VirtualServerKey,
+        v6: bool,
+        /// The port real servers default to (0 for fwmark and group servers).
+        port: u16,
+        /// keepalived forces persistence (zero port).
+        persist: bool,
+        /// `ops` is kept (UDP or fwmark).
+        ops: bool,
+        /// persistence_granularity is read as IPv6.
+        granularity_v6: bool,
+        /// persistence_granularity may be given.
+        granularity: bool,
+        /// keepalived clears ha_suspend with fwmarks.
+        ha_suspend: bool,
+    }
+
+    fn protocol() -> impl Strategy<Value = lvs::Protocol> {
+        select(&[lvs::Protocol::Tcp, lvs::Protocol::Udp, lvs::Protocol::Sctp][..])
+    }
+
+    fn vs_key(groups: Vec<GroupInfo>) -> BoxedStrategy<KeyInfo> {
+        let address = (
+            any::<bool>().prop_flat_map(ip),
+            prop_oneof![1 => Just(0u16), 5 => port()],
+            protocol(),
+        )
+            .prop_map(|(address, port, protocol)| KeyInfo {
+                key: lvs::VirtualServerKey::Address {
+                    address,
+                    port,
+                    protocol,
+                },
+                v6: address.is_ipv6(),
+                port,
+                persist: port == 0,
+                ops: protocol == lvs::Protocol::Udp,
+                granularity_v6: address.is_ipv6(),
+                granularity: true,
+                ha_suspend: true,
+            });
+        let fwmark = (1u32..=u32::MAX, any::<bool>()).prop_map(|(mark, v6)| KeyInfo {
+            key: lvs::VirtualServerKey::Fwmark {
+                mark,
+                family: if v6 {
+                    lvs::Family::Inet6
+                } else {
+                    lvs::Family::Inet
+                },
+            },
+            v6,
+            port: 0,
+            persist: false,
+            ops: true,
+            granularity_v6: v6,
+            granularity: true,
+            ha_suspend: false,
+        });
+        if groups.is_empty() {
+            return prop_oneof![3 => address, 1 => fwmark].boxed();
+        }
+        let group = (select(groups), protocol()).prop_map(|(g, protocol)| {
+            // A group of fwmarks has no protocol (the model says UDP).
+            let protocol = if g.fwmark_only {
+                lvs::Protocol::Udp
+            } else {
+                protocol
+            };
+            KeyInfo {
+                key: lvs::VirtualServerKey::Group {
+                    name: g.name.clone(),
+                    protocol,
+                },
+                v6: g.v6,
+                port: 0,
+                persist: g.zero_port,
+                ops: protocol == lvs::Protocol::Udp,
+                // keepalived reads it before knowing the family: as IPv4.
+                granularity_v6: false,
+                granularity: !g.v6,
+                ha_suspend: !g.any_fwmark,
+            }
+        });
+        prop_oneof![3 => address, 1 => fwmark, 2 => group].boxed()
+    }
+
+    fn forwarding() -> impl Strategy<Value = lvs::Forwarding> {
+        let tun =
+            prop_oneof![
+                Just(("ipip", None, None)),
+                (1u16..=65535, of(select(&["nocsum", "csum", "remcsum"][..])))
+                    .prop_map(|(p, c)| ("gue", Some(p), c)),
+                of(select(&["nocsum", "csum"][..])).prop_map(|c| ("gre", None, c)),
+            ]
+            .prop_map(|(kind, port, checksum)| lvs::Forwarding::Tun {
+                kind: kind.to_string(),
+                port,
+                checksum: checksum.map(String::from),
+            });
+        prop_oneof![
+            2 => Just(lvs::Forwarding::Nat),
+            2 => Just(lvs::Forwarding::Dr),
+            1 => tun,
+        ]
+    }
+
+    fn direct(f: &lvs::Forwarding) -> bool {
+        matches!(f, lvs::Forwarding::Dr | lvs::Forwarding::Tun { .. })
+    }
+
+    /// Seconds, sometimes with milliseconds, in microseconds.
+    fn secs_us(lo: u64, hi: u64) -> impl Strategy<Value = u64> {
+        prop_oneof![
+            3 => (lo..=hi).prop_map(|s| s * 1_000_000),
+            1 => (lo * 1000..=hi * 1000).prop_map(|ms| ms * 1000),
+        ]
+        .prop_map(|us| us.max(1))
+    }
+
+    /// The inheritable checker settings one level writes.
+    #[derive(Clone, Debug, Default)]
+    struct Inh {
+        connect_timeout: Option<u64>,
+        retry: Option<u32>,
+        delay_before_retry: Option<u64>,
+        warmup: Option<u64>,
+        delay_loop: Option<u64>,
+        alpha: Option<bool>,
+    }
+
+    fn inh(min_retry: u32) -> impl Strategy<Value = Inh> {
+        (
+            of(secs_us(1, 30)),
+            of(min_retry..=10),
+            of(secs_us(0, 30)),
+            of(secs_us(0, 600)),
+            of(secs_us(1, 600)),
+            of(any::<bool>()),
+        )
+            .prop_map(|(ct, r, dbr, w, dl, a)| Inh {
+                connect_timeout: ct,
+                retry: r,
+                delay_before_retry: dbr,
+                warmup: w,
+                delay_loop: dl,
+                alpha: a,
+            })
+    }
+
+    fn hex_bytes(wild: bool) -> impl Strategy<Value = String> {
+        vec((any::<u8>(), 0u8..8), 1..8).prop_map(move |v| {
+            v.into_iter()
+                .map(|(b, w)| {
+                    if wild && w == 0 {
+                        "XX".to_string()
+                    } else {
+                        format!("{b:02x}")
+                    }
+                })
+                .collect()
+        })
+    }
+
+    fn url() -> impl Strategy<Value = lvs::Url> {
+        (
+            "/[a-zA-Z0-9/._-]{0,12}",
+            of("[0-9a-f]{32}"),
+            vec((100u16..=599, 0u16..=99), 0..3),
+            of("[a-z]{1,8}\\.example\\.com"),
+            of((
+                prop_oneof![
+                    "[a-z]{1,8}",
+                    "\\^[a-z]{1,4}\\.\\*[0-9]\\$",
+                    "[a-z]{1,4} [a-z]{1,4}"
+                ],
+                any::<bool>(),
+            )),
+        )
+            .prop_map(|(path, digest, codes, virtualhost, regex)| lvs::Url {
+                path,
+                digest,
+                status_codes: if codes.is_empty() {
+                    vec![(200, 299)]
+                } else {
+                    codes
+                        .into_iter()
+                        .map(|(lo, d)| (lo, (lo + d).min(599)))
+                        .collect()
+                },
+                virtualhost,
+                regex_no_match: regex.as_ref().is_some_and(|(_, n)| *n),
+                regex: regex.map(|(r, _)| r),
+                other: vec![],
+            })
+    }
+
+    fn http() -> impl Strategy<Value = lvs::HttpCheck> {
+        (
+            vec(url(), 1..4),
+            select(&["1.0", "1.0C", "1.1"][..]),
+            any::<bool>(),
+            of("[a-z]{1,8}\\.example\\.org"),
+            any::<bool>(),
+        )
+            .prop_map(|(urls, p, fast, vh, sni)| lvs::HttpCheck {
+                urls,
+                http_protocol: p.to_string(),
+                fast_recovery: fast,
+                virtualhost: vh,
+                enable_sni: sni,
+            })
+    }
+
+    fn checker_kind(files: Vec<String>) -> BoxedStrategy<lvs::CheckerKind> {
+        use lvs::CheckerKind as K;
+        let misc = (
+            lvs_script(),
+            of((0u64..=4294).prop_map(|s| s * 1_000_000)),
+            any::<bool>(),
+        )
+            .prop_map(|(script, timeout_us, dynamic)| {
+                K::Misc(lvs::MiscCheck {
+                    script: Some(script),
+                    timeout_us,
+                    dynamic,
+                })
+            });
+        let dns = (
+            select(&["A", "NS", "CNAME", "SOA", "MX", "TXT", "AAAA"][..]),
+            // keepalived takes "m.com" for an empty label.
+            prop_oneof![Just(".".to_string()), "[a-z]{2,8}\\.[a-z]{2,3}"],
+        )
+            .prop_map(|(t, name)| {
+                K::Dns(lvs::DnsCheck {
+                    query_type: t.to_string(),
+                    name,
+                })
+            });
+        let udp = (
+            of(hex_bytes(false)),
+            of(prop_oneof![1 => Just(String::new()), 4 => hex_bytes(true)]),
+            0u32..=100,
+            of(0u32..=65435),
+        )
+            .prop_map(|(payload, require_reply, min, extra)| {
+                K::Udp(lvs::UdpCheck {
+                    payload,
+                    require_reply,
+                    min_reply_length: min,
+                    max_reply_length: extra.map_or(255.max(min), |e| min + e),
+                })
+            });
+        let mut kinds = vec![
+            Just(K::Tcp).boxed(),
+            http().prop_map(K::Http).boxed(),
+            http().prop_map(K::Ssl).boxed(),
+            of("[a-z]{1,8}\\.example\\.net")
+                .prop_map(|helo_name| K::Smtp { helo_name })
+                .boxed(),
+            misc.boxed(),
+            dns.boxed(),
+            udp.boxed(),
+            Just(K::Ping).boxed(),
+        ];
+        if !files.is_empty() {
+            kinds.push(
+                (select(files), of((-254i64..=254, any::<bool>())))
+                    .prop_map(|(t, w)| K::File {
+                        track_file: Some(t),
+                        weight: w.map(|(w, _)| w),
+                        reverse: w.is_some_and(|(_, r)| r),
+                    })
+                    .boxed(),
+            );
+        }
+        proptest::strategy::Union::new(kinds).boxed()
+    }
+
+    /// A checker under a real server of family `v6`, with the settings the virtual server
+    /// (`vs`) and the real server (`rs`) pass down.
+    fn checker(
+        files: Vec<String>,
+        v6: bool,
+        vs: Inh,
+        rs: Inh,
+    ) -> impl Strategy<Value = lvs::Checker> {
+        (
+            checker_kind(files),
+            inh(0),
+            (
+                of(ip(v6)),
+                of(1u16..=65535),
+                of(ip(v6)),
+                of(1u16..=65535),
+                of(iface()),
+                of(any::<u32>()),
+                any::<bool>(),
+            ),
+        )
+            .prop_map(
+                move |(kind, own, (cip, cport, bindto, bport, bif, fwm, laf))| {
+                    use lvs::CheckerKind as K;
+                    let block = match &kind {
+                        K::Tcp => "TCP_CHECK",
+                        K::Http(_) => "HTTP_GET",
+                        K::Ssl(_) => "SSL_GET",
+                        K::Smtp { .. } => "SMTP_CHECK",
+                        K::Misc(_) => "MISC_CHECK",
+                        K::Dns(_) => "DNS_CHECK",
+                        K::Udp(_) => "UDP_CHECK",
+                        K::Ping => "PING_CHECK",
+                        K::File { .. } => "FILE_CHECK",
+                        K::Bfd { .. } => "BFD_CHECK",
+                    };
+                    let takes = |k: &str| keywords::keyword(block, k).is_some();
+                    let mine = |k: &str| takes(k);
+                    // What this checker says, where it may say it.
+                    let own = Inh {
+                        connect_timeout: own.connect_timeout.filter(|_| mine("connect_timeout")),
+                        retry: own.retry.filter(|_| mine("retry")),
+                        delay_before_retry: own
+                            .delay_before_retry
+                            .filter(|_| mine("delay_before_retry")),
+                        warmup: own.warmup.filter(|_| mine("warmup")),
+                        delay_loop: own.delay_loop.filter(|_| mine("delay_loop")),
+                        alpha: own.alpha.filter(|_| mine("alpha")),
+                    };
+                    let delay_loop = own
+                        .delay_loop
+                        .or(rs.delay_loop)
+                        .or(vs.delay_loop)
+                        .unwrap_or(60_000_000);
+                    let (default_retry, default_dbr) = match block {
+                        "HTTP_GET" | "SSL_GET" => (1, 3_000_000),
+                        "DNS_CHECK" => (3, delay_loop),
+                        "MISC_CHECK" => (0, 1_000_000),
+                        _ => (1, 1_000_000),
+                    };
+                    let net = takes("connect_ip");
+                    lvs::Checker {
+                        common: lvs::CheckerCommon {
+                            connect_ip: cip.filter(|_| net),
+                            connect_port: cport.filter(|_| net),
+                            bindto: bindto.filter(|_| net),
+                            bind_port: bport.filter(|_| net),
+                            bind_if: bif.filter(|_| net),
+                            fwmark: fwm.filter(|_| net),
+                            connect_timeout_us: own
+                                .connect_timeout
+                                .or(rs.connect_timeout)
+                                .unwrap_or(5_000_000),
+                            retry: own.retry.or(rs.retry).unwrap_or(default_retry),
+                            delay_before_retry_us: own
+                                .delay_before_retry
+                                .or(rs.delay_before_retry)
+                                .unwrap_or(default_dbr),
+                            warmup_us: own.warmup.or(rs.warmup).unwrap_or(delay_loop),
+                            delay_loop_us: delay_loop,
+                            alpha: own.alpha.or(rs.alpha).or(vs.alpha).unwrap_or(false),
+                            log_all_failures: laf && takes("log_all_failures"),
+                        },
+                        kind,
+                        other: vec![],
+                        location: loc(0),
+                    }
+                },
+            )
+    }
+
+    /// What a virtual server passes to its real servers.
+    #[derive(Clone, Debug)]
+    struct VsCtx {
+        key: KeyInfo,
+        forwarding: lvs::Forwarding,
+        inh: Inh,
+        files: Vec<String>,
+    }
+
+    fn real_server(c: VsCtx) -> impl Strategy<Value = lvs::RealServer> {
+        (
+            ip(c.key.v6),
+            port(),
+            prop_oneof![3 => 1i32..=100, 1 => Just(0), 1 => 101i32..=100_000],
+            of(forwarding()),
+            (of(lvs_script()), of(lvs_script())),
+            of((1u32..=100_000, any::<u32>())),
+            (
+                any::<bool>(),
+                of(any::<bool>()),
+                of("[a-z]{1,8}\\.example\\.com"),
+            ),
+            inh(1),
+            raws("real_server", 1),
+        )
+            .prop_flat_map(
+                move |(address, p, weight, fwd, notify, thr, flags, rs_inh, other)| {
+                    let forwarding = fwd.unwrap_or_else(|| c.forwarding.clone());
+                    // DR and TUN servers use the virtual server's port.
+                    let port = if direct(&forwarding) { c.key.port } else { p };
+                    let rs = lvs::RealServer {
+                        key: lvs::RealServerKey { address, port },
+                        weight,
+                        forwarding,
+                        notify_up: notify.0,
+                        notify_down: notify.1,
+                        uthreshold: thr.map(|(u, _)| u),
+                        lthreshold: thr.map(|(u, l)| l % u),
+                        inhibit_on_failure: flags.0,
+                        smtp_alert: flags.1,
+                        virtualhost: flags.2,
+                        checkers: vec![],
+                        other,
+                        location: loc(0),
+                    };
+                    (
+                        Just(rs),
+                        vec(
+                            checker(c.files.clone(), c.key.v6, c.inh.clone(), rs_inh),
+                            0..4,
+                        ),
+                    )
+                },
+            )
+            .prop_map(|(mut rs, checkers)| {
+                rs.checkers = checkers;
+                rs
+            })
+    }
+
+    fn flags(scheduler: &str, ops: bool) -> impl Strategy<Value = Vec<String>> {
+        let mut cands = vec!["flag-1", "flag-2", "flag-3"];
+        match scheduler {
+            "sh" => cands.extend(["sh-port", "sh-fallback"]),
+            "mh" => cands.extend(["mh-port", "mh-fallback"]),
+            _ => {}
+        }
+        if ops {
+            cands.push("ops");
+        }
+        vec(any::<bool>(), cands.len()).prop_map(move |on| {
+            cands
+                .iter()
+                .zip(on)
+                .filter(|(_, on)| *on)
+                .map(|(f, _)| f.to_string())
+                .collect()
+        })
+    }
+
+    fn sorry(c: &KeyInfo, vs_fwd: lvs::Forwarding) -> impl Strategy<Value = lvs::SorryServer> {
+        let vs_port = c.port;
+        (
+            ip(c.v6),
+            prop_oneof![Just(0u16), port()],
+            any::<bool>(),
+            of(forwarding()),
+        )
+            .prop_map(move |(address, p, inhibit, forwarding)| {
+                let f = forwarding.as_ref().unwrap_or(&vs_fwd);
+                // DR and TUN use the virtual server's port (none for fwmarks and groups).
+                let port = if direct(f) || (vs_port != 0 && p == 0) {
+                    vs_port
+                } else {
+                    p
+                };
+                lvs::SorryServer {
+                    address,
+                    port,
+                    inhibit,
+                    forwarding,
+                }
+            })
+    }
+
+    pub fn virtual_server(
+        groups: Vec<GroupInfo>,
+        files: Vec<String>,
+    ) -> impl Strategy<Value = lvs::VirtualServer> {
+        (
+            vs_key(groups),
+            select(lvs::SCHEDULERS),
+            forwarding(),
+            secs_us(1, 600),
+            any::<[bool; 5]>(),
+        )
+            .prop_flat_map(move |(key, sched, fwd, delay_loop, b)| {
+                let ctx = VsCtx {
+                    key: key.clone(),
+                    forwarding: fwd.clone(),
+                    inh: Inh {
+                        delay_loop: Some(delay_loop),
+                        alpha: b[0].then_some(true),
+                        ..Inh::default()
+                    },
+                    files: files.clone(),
+                };
+                let persistence = (
+                    1u32..=2_678_400,
+                    of(if key.granularity_v6 {
+                        (1u8..=128).prop_map(|l| l.to_string()).boxed()
+                    } else {
+                        (1u32..=32)
+                            .prop_map(|l| {
+                                std::net::Ipv4Addr::from(u32::MAX << (32 - l)).to_string()
+                            })
+                            .boxed()
+                    }),
+                );
+                let head = (
+                    Just((key.clone(), sched, fwd.clone(), delay_loop, b)),
+                    flags(sched, key.ops),
+                    of(persistence),
+                    of(Just("sip".to_string())),
+                    (any::<u64>(), any::<u64>()),
+                    (of(lvs_script()), of(lvs_script())),
+                    of(sorry(&key, fwd)),
+                    of("[a-z]{1,8}\\.example\\.com"),
+                    of(any::<bool>()),
+                    raws("virtual_server", 1),
+                );
+                (head, vec(real_server(ctx), 1..5))
+            })
+            .prop_map(|(h, rss)| {
+                let (
+                    (key, sched, fwd, delay_loop, b),
+                    flags,
+                    pers,
+                    engine,
+                    qh,
+                    quorum_scripts,
+                    sorry,
+                    vh,
+                    smtp,
+                    other,
+                ) = h;
+                // Distinct real servers, with some weight.
+                let mut real_servers: Vec<lvs::RealServer> = Vec::new();
+                for r in rss {
+                    if !real_servers.iter().any(|o| o.key == r.key) {
+                        real_servers.push(r);
+                    }
+                }
+                if real_servers.iter().all(|r| r.weight == 0) {
+                    real_servers[0].weight = 1;
+                }
+                let total: u64 = real_servers.iter().map(|r| r.weight as u64).sum();
+                let quorum = 1 + qh.0 % total.min(1000);
+                let hysteresis = qh.1 % quorum;
+                let persistence_timeout = pers.as_ref().map(|p| p.0).or(key.persist.then_some(360));
+                lvs::VirtualServer {
+                    key: key.key,
+                    scheduler: sched.to_string(),
+                    forwarding: fwd,
+                    delay_loop_us: delay_loop,
+                    persistence_timeout,
+                    persistence_granularity: pers.and_then(|p| p.1).filter(|_| key.granularity),
+                    persistence_engine: engine,
+                    quorum: quorum as u32,
+                    hysteresis: hysteresis as u32,
+                    quorum_up: quorum_scripts.0,
+                    quorum_down: quorum_scripts.1,
+                    sorry_server: sorry,
+                    alpha: b[0],
+                    omega: b[2],
+                    inhibit_on_failure: b[1],
+                    ha_suspend: b[3] && key.ha_suspend,
+                    virtualhost: vh,
+                    flags,
+                    smtp_alert: smtp,
+                    real_servers,
+                    other,
+                    location: loc(0),
+                    deferred: vec![],
+                    protocol_given: false,
+                }
+            })
+    }
+
+    /// Groups and the virtual servers that use them (or not).
+    pub fn lvs(
+        files: Vec<String>,
+    ) -> impl Strategy<Value = (Vec<lvs::VirtualServerGroup>, Vec<lvs::VirtualServer>)> {
+        (0usize..3)
+            .prop_flat_map(|ng| (0..ng).map(server_group).collect::<Vec<_>>())
+            .prop_flat_map(move |groups| {
+                let infos: Vec<GroupInfo> = groups.iter().map(group_info).collect();
+                (
+                    Just(groups),
+                    vec(virtual_server(infos, files.clone()), 0..4),
+                )
+            })
+            .prop_map(|(groups, vss)| {
+                let mut out: Vec<lvs::VirtualServer> = Vec::new();
+                for v in vss {
+                    if !out.iter().any(|o| o.key == v.key) {
+                        out.push(v);
+                    }
+                }
+                (groups, out)
+            })
+    }
+
     /// Parsed-only keywords of a block (non-block ones unless `root`).
     fn raw_keywords(path: &str) -> Vec<(&'static str, bool)> {
         // Top-level keywords that change how keepalived reads the rest of the file.
@@ -936,12 +1757,13 @@ mod gen {
                         vec(rule(), 0..2),
                     ),
                     vec(any::<u16>(), 32),
+                    lvs(names.files.clone()),
                 )
             })
             .prop_map(
-                |(g, graws, (scripts, files, procs, insts, groups), roots, statics, keys)| {
+                |(g, graws, (scripts, files, procs, insts, groups), roots, statics, keys, lvs)| {
                     assemble(
-                        g, graws, scripts, files, procs, insts, groups, roots, statics, keys,
+                        g, graws, scripts, files, procs, insts, groups, roots, statics, keys, lvs,
                     )
                 },
             )
@@ -961,6 +1783,7 @@ mod gen {
         roots: Vec<RawStatement>,
         statics: (Vec<VirtualAddress>, Vec<RouteLine>, Vec<RuleLine>),
         keys: Vec<u16>,
+        lvs: (Vec<lvs::VirtualServerGroup>, Vec<lvs::VirtualServer>),
     ) -> Config {
         #[allow(clippy::large_enum_variant)]
         enum Item {
@@ -970,18 +1793,35 @@ mod gen {
             Inst(Box<Instance>),
             Group(SyncGroup),
             Root(RawStatement),
+            ServerGroup(lvs::VirtualServerGroup),
+            Server(Box<lvs::VirtualServer>),
         }
         let mut items: Vec<(Item, Vec<RawStatement>)> = Vec::new();
+        let (n_scripts, n_files) = (scripts.len(), files.len());
         items.extend(scripts.into_iter().map(|(x, r)| (Item::Script(x), r)));
         items.extend(files.into_iter().map(|(x, r)| (Item::File(x), r)));
         items.extend(procs.into_iter().map(|(x, r)| (Item::Proc(x), r)));
         items.extend(insts.into_iter().map(|(x, r)| (Item::Inst(Box::new(x)), r)));
         items.extend(groups.into_iter().map(|(x, r)| (Item::Group(x), r)));
         items.extend(roots.into_iter().map(|x| (Item::Root(x), vec![])));
+        items.extend(lvs.0.into_iter().map(|x| (Item::ServerGroup(x), vec![])));
+        items.extend(
+            lvs.1
+                .into_iter()
+                .map(|x| (Item::Server(Box::new(x)), vec![])),
+        );
         // A random file order: the renderer must write blocks in location order so that
         // parsed-only statements come back in the same order.
         let mut order: Vec<usize> = (0..items.len()).collect();
-        order.sort_by_key(|&k| keys.get(k % keys.len()).copied().unwrap_or(0));
+        // Track files come first: keepalived resolves FILE_CHECK and track_file references
+        // while reading.
+        let nfiles = n_scripts + n_files;
+        order.sort_by_key(|&k| {
+            (
+                !(n_scripts..nfiles).contains(&k),
+                keys.get(k % keys.len()).copied().unwrap_or(0),
+            )
+        });
         let mut cfg = Config {
             global,
             static_addresses: statics.0,
@@ -1028,11 +1868,44 @@ mod gen {
                     x.location = loc(line);
                     raws.push(x);
                 }
+                Item::ServerGroup(mut x) => {
+                    x.location = loc(line);
+                    cfg.virtual_server_groups.push(x);
+                }
+                Item::Server(mut x) => {
+                    x.location = loc(line);
+                    cfg.virtual_servers.push(*x);
+                }
             }
             cfg.parsed_only.extend(raws);
         }
         // Instances are generated VI_0.. and sync groups refer to them by name: keep the
         // group members existing whatever the order.
+        //
+        // Under script security, a script without a user needs a default user (there is no
+        // keepalived_script user): without one the validator removes MISC_CHECKs, and
+        // keepalived refuses the others.
+        let misc_without_user = cfg.virtual_servers.iter().any(|v| {
+            let mut scripts: Vec<&Script> = v.quorum_up.iter().chain(&v.quorum_down).collect();
+            for r in &v.real_servers {
+                scripts.extend(r.notify_up.iter().chain(&r.notify_down));
+                for c in &r.checkers {
+                    if let lvs::CheckerKind::Misc(m) = &c.kind {
+                        scripts.extend(&m.script);
+                    }
+                }
+            }
+            scripts.iter().any(|s| s.user.is_none())
+        });
+        if misc_without_user
+            && cfg.global.enable_script_security
+            && cfg.global.script_user.is_none()
+        {
+            cfg.global.script_user = Some(RunAs {
+                user: "root".into(),
+                group: None,
+            });
+        }
         cfg
     }
 }
@@ -1055,5 +1928,43 @@ proptest! {
         );
         let again = render(&back.config);
         prop_assert_eq!(again, text);
+    }
+}
+
+/// `KA_DUMP=DIR cargo test -p ka-config --test roundtrip dump_generated` writes 100
+/// generated configurations (`g*.conf`) and their LVS side alone (`l*.conf`, scripts run as
+/// root: keepalived 2.2.7 -t is killed checking scripts run as another user) to DIR, for
+/// checking with the real keepalived.
+#[test]
+fn dump_generated() {
+    use ka_config::model::RunAs;
+    use proptest::strategy::ValueTree;
+    use proptest::test_runner::TestRunner;
+    let Ok(dir) = std::env::var("KA_DUMP") else {
+        return;
+    };
+    let mut runner = TestRunner::deterministic();
+    let s = gen::config();
+    for n in 0..100 {
+        let m = s.new_tree(&mut runner).unwrap().current();
+        std::fs::write(format!("{dir}/g{n}.conf"), render(&m)).unwrap();
+        let lvs_only = ka_config::model::Config {
+            global: ka_config::model::GlobalDefs {
+                startup_script: None,
+                shutdown_script: None,
+                script_user: m.global.script_user.as_ref().map(|_| RunAs {
+                    user: "root".into(),
+                    group: None,
+                }),
+                notify_fifo: Default::default(),
+                vrrp_notify_fifo: Default::default(),
+                ..m.global.clone()
+            },
+            track_files: m.track_files.clone(),
+            virtual_server_groups: m.virtual_server_groups.clone(),
+            virtual_servers: m.virtual_servers.clone(),
+            ..Default::default()
+        };
+        std::fs::write(format!("{dir}/l{n}.conf"), render(&lvs_only)).unwrap();
     }
 }

@@ -1185,6 +1185,13 @@ pub(super) fn virtual_server(node: &Node, d: &mut Diagnostics) -> Option<Virtual
             defer(&mut vs, m);
         }
     }
+    if is_fwmark && vs.ha_suspend {
+        defer(
+            &mut vs,
+            "cannot use ha_suspend with fwmarks - clearing ha_suspend".into(),
+        );
+        vs.ha_suspend = false;
+    }
     if is_fwmark && matches!(vs.forwarding, Forwarding::Dr) {
         let mut clears = Vec::new();
         for r in &mut vs.real_servers {
@@ -1492,7 +1499,9 @@ fn checker(
                 }
             }
             ("MISC_CHECK", "misc_timeout") => {
-                misc.timeout_us = seconds(kw, 0, 0, MAX_SECONDS_US, d)
+                // Whole seconds (keepalived: "number '1.5' invalid", range [0, 4294]).
+                misc.timeout_us =
+                    uint(kw, 0, 0, u64::from(u32::MAX) / 1_000_000, d).map(|s| s * 1_000_000)
             }
             ("MISC_CHECK", "misc_dynamic") => misc.dynamic = true,
             ("MISC_CHECK", "user") => {
@@ -1525,7 +1534,20 @@ fn checker(
             }
             ("DNS_CHECK", "name") => {
                 if let Some(n) = word(kw, 0, d) {
-                    dns.name = n;
+                    // keepalived's empty-label test: a leading dot (except "."), or a dot
+                    // after the first character or after any dot ("a.b" fails too).
+                    let b = n.as_bytes();
+                    let invalid = (b.first() == Some(&b'.') && b.len() > 1)
+                        || b.get(1) == Some(&b'.')
+                        || n.contains("..");
+                    if invalid {
+                        d.error(
+                            Some(kw.arg_location(0)),
+                            format!("DNS_CHECK name '{n}' has empty label - ignoring"),
+                        );
+                    } else {
+                        dns.name = n;
+                    }
                 }
             }
             ("UDP_CHECK", "payload") => match kw.arg(0) {

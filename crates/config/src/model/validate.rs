@@ -113,6 +113,17 @@ fn check_lvs(cfg: &mut Config, env: &dyn Environment, d: &mut Diagnostics) {
             if only_fwmarks && vs.protocol_given {
                 vs.deferred.push((vs.location.clone(), format!("virtual server [{name}]: protocol specified for fwmark - protocol will be ignored")));
             }
+            let any_fwmark = g
+                .entries
+                .iter()
+                .any(|e| matches!(e, GroupEntry::Fwmark { family, .. } if family_matches(family)));
+            if any_fwmark && vs.ha_suspend {
+                vs.deferred.push((
+                    vs.location.clone(),
+                    format!("virtual server [{name}]: cannot use ha_suspend with fwmarks - clearing ha_suspend"),
+                ));
+                vs.ha_suspend = false;
+            }
             // A group of fwmarks has no protocol: keep the model canonical.
             if g.entries
                 .iter()
