@@ -3,7 +3,33 @@
 //! all protocol state and wait on sockets plus one deadline.
 
 use crate::instance::{Action, FaultReason, Instance, InstanceConfig, Received, State};
+use crate::packet::{
+    decode, peek_vrid, Advert, Auth, DropReason, EncodeOptions, Family, RxMeta, UnicastPeer,
+    ValidationContext, Version,
+};
 use crate::priority::{combine, Binding, TrackerId, TrackerState};
+use crate::time::Duration;
+use std::collections::BTreeMap;
+use std::net::IpAddr;
+
+/// What an instance puts on and expects from the wire.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WireConfig {
+    /// Advert source address (primary address, `unicast_src_ip` or `mcast_src_ip`).
+    pub src: IpAddr,
+    /// Where adverts go: the multicast group, or each unicast peer.
+    pub destinations: Vec<IpAddr>,
+    /// Unicast peers (empty: a multicast instance).
+    pub unicast_peers: Vec<UnicastPeer>,
+    /// Drop unicast adverts from non-peers.
+    pub check_unicast_src: bool,
+    /// VRRPv2 authentication.
+    pub auth: Auth,
+    /// The advertised virtual addresses.
+    pub addresses: Vec<IpAddr>,
+    /// `v3_checksum_as_v2`.
+    pub v3_checksum_as_v2: bool,
+}
 
 /// One instance as the engine is given it.
 #[derive(Debug, Clone)]
@@ -14,17 +40,31 @@ pub struct InstanceSpec {
     pub ipv6: bool,
     /// Its trackers (instance-level plus its sync group's).
     pub bindings: Vec<Binding>,
+    /// Its wire settings; `None` for protocol-only use (tests, simulations).
+    pub wire: Option<WireConfig>,
 }
 
 impl InstanceSpec {
-    /// An IPv4 instance without trackers.
+    /// An IPv4 instance without trackers or wire settings.
     pub fn plain(config: InstanceConfig) -> Self {
         InstanceSpec {
             config,
             ipv6: false,
             bindings: vec![],
+            wire: None,
         }
     }
+}
+
+/// A received packet, as the socket layer hands it over.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Packet {
+    /// Interface it arrived on.
+    pub interface: String,
+    /// Source, destination and TTL / hop limit.
+    pub meta: RxMeta,
+    /// The VRRP message (after the IP header).
+    pub msg: Vec<u8>,
 }
 
 /// The fault reason trackers raise (one for all of an instance's trackers).
@@ -43,6 +83,8 @@ pub enum Input {
     Start,
     /// A deadline from `poll_timeout` passed (calling it early is harmless).
     Timeout,
+    /// A packet arrived: it is decoded, validated (every drop counted) and dispatched.
+    Packet(Packet),
     /// A valid advert for `vrid` arrived on the instance's interface and family.
     Advert {
         /// VRID carried.
@@ -102,6 +144,12 @@ pub struct Engine {
     group_states: Vec<State>,
     /// Instances per (VRID, family): slot `vrid + 256 * ipv6`.
     by_vrid: Vec<Vec<InstanceId>>,
+    wire: Vec<Option<WireConfig>>,
+    /// Dropped packets per (instance, reason); `None` = no instance matched.
+    drops: BTreeMap<(Option<InstanceId>, DropReason), u64>,
+    /// Adverts whose address list differs from ours (logged and counted, still processed:
+    /// a deliberate difference from 2.2.7, which drops them and so makes two masters).
+    addr_list_mismatches: BTreeMap<InstanceId, u64>,
 }
 
 fn index_by_vrid(instances: &[Instance], ipv6: &[bool]) -> Vec<Vec<InstanceId>> {
@@ -132,6 +180,7 @@ impl Engine {
             }
         }
         let ipv6 = instances.iter().map(|s| s.ipv6).collect();
+        let wire = instances.iter().map(|s| s.wire.clone()).collect();
         let bindings: Vec<Vec<Binding>> = instances.iter().map(|s| s.bindings.clone()).collect();
         let n_trackers = bindings
             .iter()
@@ -151,6 +200,9 @@ impl Engine {
             trackers: vec![TrackerState::Unknown; n_trackers],
             group_states: Vec::new(),
             by_vrid: Vec::new(),
+            wire,
+            drops: BTreeMap::new(),
+            addr_list_mismatches: BTreeMap::new(),
         }
         .indexed()
     }
@@ -210,6 +262,7 @@ impl Engine {
         self.group_of = fresh_engine.group_of;
         self.bindings = fresh_engine.bindings;
         self.trackers = trackers;
+        self.wire = fresh_engine.wire;
         self.instances = instances;
         self.by_vrid = index_by_vrid(&self.instances, &self.ipv6);
         let before: Vec<State> = self.instances.iter().map(Instance::state).collect();
@@ -269,6 +322,117 @@ impl Engine {
             .min()
     }
 
+    /// Decodes and validates a packet for every instance it may be for; drops are counted.
+    fn receive_packet(&mut self, p: &Packet) -> Vec<(InstanceId, Received)> {
+        let ipv6 = p.meta.src.is_ipv6();
+        let Some(vrid) = peek_vrid(&p.msg) else {
+            *self.drops.entry((None, DropReason::TooShort)).or_default() += 1;
+            return vec![];
+        };
+        let slot = usize::from(vrid) + if ipv6 { 256 } else { 0 };
+        let candidates: Vec<InstanceId> = self
+            .by_vrid
+            .get(slot)
+            .map(|ids| {
+                ids.iter()
+                    .copied()
+                    .filter(|&id| self.instances[id].config().interface == p.interface)
+                    .collect()
+            })
+            .unwrap_or_default();
+        if candidates.is_empty() {
+            *self
+                .drops
+                .entry((None, DropReason::UnknownVrid))
+                .or_default() += 1;
+            return vec![];
+        }
+        let mut accepted = Vec::new();
+        for id in candidates {
+            let Some(w) = self.wire.get(id).and_then(Option::as_ref) else {
+                continue;
+            };
+            let cfg = self.instances[id].config();
+            let version = if cfg.version == 2 {
+                Version::V2
+            } else {
+                Version::V3
+            };
+            let mut ctx = ValidationContext::new(version);
+            ctx.auth = w.auth;
+            ctx.interval_cs =
+                u16::try_from(cfg.advert_int.as_micros() / 10_000).unwrap_or(u16::MAX);
+            ctx.unicast_peers = &w.unicast_peers;
+            ctx.check_unicast_src = w.check_unicast_src;
+            // The address list is compared below: a mismatch is counted, not dropped.
+            ctx.expected_addresses = None;
+            ctx.v3_checksum_as_v2 = w.v3_checksum_as_v2;
+            match decode(&p.msg, &p.meta, &ctx) {
+                Ok(adv) => {
+                    if adv.addresses != w.addresses {
+                        *self.addr_list_mismatches.entry(id).or_default() += 1;
+                    }
+                    accepted.push((
+                        id,
+                        Received {
+                            src: p.meta.src,
+                            priority: adv.priority,
+                            interval: Duration::from_centis(u64::from(adv.interval_cs)),
+                        },
+                    ));
+                }
+                Err(reason) => *self.drops.entry((Some(id), reason)).or_default() += 1,
+            }
+        }
+        accepted
+    }
+
+    /// The advert packets an instance sends for `SendAdvert { priority }`: one VRRP message per
+    /// destination (the IPv4 checksum covers the destination). Empty without wire settings.
+    pub fn encode_advert(&self, id: InstanceId, priority: u8) -> Vec<(IpAddr, Vec<u8>)> {
+        let (Some(i), Some(Some(w))) = (self.instances.get(id), self.wire.get(id)) else {
+            return vec![];
+        };
+        let cfg = i.config();
+        let advert = Advert {
+            version: if cfg.version == 2 {
+                Version::V2
+            } else {
+                Version::V3
+            },
+            vrid: cfg.vrid,
+            priority,
+            interval_cs: u16::try_from(cfg.advert_int.as_micros() / 10_000).unwrap_or(u16::MAX),
+            addresses: w.addresses.clone(),
+            auth: w.auth,
+            checksum: 0,
+        };
+        let opts = EncodeOptions {
+            v3_checksum_as_v2: w.v3_checksum_as_v2,
+        };
+        w.destinations
+            .iter()
+            .filter(|d| Family::of(d) == Family::of(&w.src))
+            .filter_map(|d| {
+                advert
+                    .encode(w.src, *d, &opts)
+                    .ok()
+                    .map(|bytes| (*d, bytes))
+            })
+            .collect()
+    }
+
+    /// Drop counters: (instance or none, reason) -> count. The reason's `counter_name()` is
+    /// the name used in logs, stats and metrics.
+    pub fn drop_counters(&self) -> &BTreeMap<(Option<InstanceId>, DropReason), u64> {
+        &self.drops
+    }
+
+    /// Adverts accepted although their address list differs from ours, per instance.
+    pub fn address_list_mismatches(&self) -> &BTreeMap<InstanceId, u64> {
+        &self.addr_list_mismatches
+    }
+
     /// Processes one input and returns what to do, in order.
     pub fn handle(&mut self, now: Instant, input: Input) -> Vec<(InstanceId, Action)> {
         let mut out = Vec::new();
@@ -299,6 +463,14 @@ impl Engine {
                         out.extend(a.into_iter().map(|x| (id, x)));
                         touched.push(id);
                     }
+                }
+            }
+            Input::Packet(p) => {
+                for (id, received) in self.receive_packet(&p) {
+                    let mut a = vec![];
+                    self.instances[id].receive(now, received, &mut a);
+                    out.extend(a.into_iter().map(|x| (id, x)));
+                    touched.push(id);
                 }
             }
             Input::Advert {
@@ -662,5 +834,95 @@ mod tests {
                 ..
             }
         )));
+    }
+
+    fn wired(name: &str, prio: u8, me: u8, password: &[u8]) -> InstanceSpec {
+        let src = IpAddr::V4(Ipv4Addr::new(10, 200, 0, me));
+        let mut spec = cfg(name, 51, prio);
+        spec.config.version = 2;
+        spec.config.primary_address = src;
+        spec.wire = Some(WireConfig {
+            src,
+            destinations: vec![IpAddr::V4(Ipv4Addr::new(224, 0, 0, 18))],
+            unicast_peers: vec![],
+            check_unicast_src: false,
+            auth: Auth::password(password),
+            addresses: vec![IpAddr::V4(Ipv4Addr::new(10, 200, 0, 100))],
+            v3_checksum_as_v2: false,
+        });
+        spec
+    }
+
+    fn packet_from(e: &Engine, priority: u8) -> Packet {
+        let (dst, msg) = e
+            .encode_advert(0, priority)
+            .into_iter()
+            .next()
+            .expect("one destination");
+        let src = e.wire[0].as_ref().map(|w| w.src).expect("wire");
+        Packet {
+            interface: "eth0".into(),
+            meta: RxMeta {
+                src,
+                dst,
+                ttl: Some(255),
+            },
+            msg,
+        }
+    }
+
+    #[test]
+    fn real_packets_drive_the_election() {
+        let mut a = Engine::new(vec![wired("A", 200, 1, b"secret")], vec![]);
+        let mut b = Engine::new(vec![wired("B", 100, 2, b"secret")], vec![]);
+        a.handle(Instant(0), Input::Start);
+        b.handle(Instant(0), Input::Start);
+        let t = Instant(0)
+            + a.instance(0)
+                .map(|i| i.master_down_interval())
+                .unwrap_or_default();
+        a.handle(t, Input::Timeout);
+        assert_eq!(a.instance(0).map(Instance::state), Some(State::Master));
+        // B hears A's real advert: timer reset, stays backup.
+        let p = packet_from(&a, 200);
+        let before = b.poll_timeout();
+        b.handle(Instant(3_000_000), Input::Packet(p));
+        assert!(b.poll_timeout() > before);
+        assert!(b.drop_counters().is_empty());
+        // A wrong password is dropped and counted by its reason.
+        let mut c = Engine::new(vec![wired("C", 100, 3, b"other")], vec![]);
+        c.handle(Instant(0), Input::Start);
+        c.handle(Instant(1), Input::Packet(packet_from(&a, 200)));
+        assert_eq!(
+            c.drop_counters().get(&(Some(0), DropReason::AuthFailure)),
+            Some(&1)
+        );
+        // An unknown VRID is counted without an instance.
+        let mut p = packet_from(&a, 200);
+        p.interface = "eth9".into();
+        c.handle(Instant(2), Input::Packet(p));
+        assert_eq!(
+            c.drop_counters().get(&(None, DropReason::UnknownVrid)),
+            Some(&1)
+        );
+    }
+
+    #[test]
+    fn address_list_mismatch_is_counted_not_dropped() {
+        let mut a = Engine::new(vec![wired("A", 200, 1, b"s")], vec![]);
+        let mut b_spec = wired("B", 100, 2, b"s");
+        if let Some(w) = b_spec.wire.as_mut() {
+            w.addresses.push(IpAddr::V4(Ipv4Addr::new(10, 200, 0, 101)));
+        }
+        let mut b = Engine::new(vec![b_spec], vec![]);
+        a.handle(Instant(0), Input::Start);
+        b.handle(Instant(0), Input::Start);
+        let before = b.poll_timeout();
+        b.handle(Instant(1_000_000), Input::Packet(packet_from(&a, 200)));
+        assert!(
+            b.poll_timeout() > before,
+            "processed: the down timer was reset"
+        );
+        assert_eq!(b.address_list_mismatches().get(&0), Some(&1));
     }
 }

@@ -256,6 +256,7 @@ impl Sim {
                         weight: delta,
                         reverse: delta < 0,
                     }],
+                    wire: None,
                 }
             })
             .collect();
