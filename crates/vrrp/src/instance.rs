@@ -98,6 +98,8 @@ pub enum Action {
     Garp {
         /// Packets per address.
         count: u32,
+        /// Gap between packets (`garp_interval` / `gna_interval`; 0 = back to back).
+        interval: Duration,
     },
     /// A sync group's state changed (group notifies: `GROUP name STATE 0`); reported with the
     /// group's first member.
@@ -157,6 +159,8 @@ pub struct InstanceConfig {
     pub garp_master_refresh_repeat: u32,
     /// GARPs when hearing a lower priority.
     pub garp_lower_prio_repeat: u32,
+    /// Gap between gratuitous ARPs / unsolicited NAs of a burst.
+    pub garp_interval: Duration,
     /// `vrrp_startup_delay`: adverts are ignored and timers start only after it.
     pub startup_delay: Duration,
     /// Configured for AH authentication (not implemented: the instance stays in FAULT).
@@ -188,6 +192,7 @@ impl InstanceConfig {
             garp_master_refresh: Duration(0),
             garp_master_refresh_repeat: 1,
             garp_lower_prio_repeat: 5,
+            garp_interval: Duration(0),
             startup_delay: Duration(0),
             auth_ah: false,
             interface: "eth0".into(),
@@ -227,6 +232,8 @@ pub struct Instance {
     held_by_group: bool,
     /// Adverts are ignored until then (`vrrp_startup_delay`).
     ignore_until: Instant,
+    /// The next GARP timer is the second burst after becoming master.
+    second_burst_due: bool,
 }
 
 impl Instance {
@@ -244,6 +251,7 @@ impl Instance {
             lower_master_since: None,
             held_by_group: false,
             ignore_until: Instant(0),
+            second_burst_due: false,
         }
     }
 
@@ -386,7 +394,9 @@ impl Instance {
         if ok {
             out.push(Action::Garp {
                 count: self.cfg.garp_master_repeat,
+                interval: self.cfg.garp_interval,
             });
+            self.second_burst_due = self.cfg.garp_master_delay.0 > 0;
             self.garp_timer = if self.cfg.garp_master_delay.0 > 0 {
                 Some(now + self.cfg.garp_master_delay)
             } else if self.cfg.garp_master_refresh.0 > 0 {
@@ -403,9 +413,17 @@ impl Instance {
     pub fn timeout(&mut self, now: Instant, out: &mut Vec<Action>) {
         if let Some(t) = self.garp_timer {
             if t <= now && self.state == State::Master {
-                // Second burst, then the refresh cadence if configured.
+                // The second burst (garp_master_repeat), then the refresh cadence
+                // (garp_master_refresh_repeat) if configured.
+                let count = if self.second_burst_due {
+                    self.cfg.garp_master_repeat
+                } else {
+                    self.cfg.garp_master_refresh_repeat.max(1)
+                };
+                self.second_burst_due = false;
                 out.push(Action::Garp {
-                    count: self.cfg.garp_master_refresh_repeat.max(1),
+                    count,
+                    interval: self.cfg.garp_interval,
                 });
                 self.garp_timer = (self.cfg.garp_master_refresh.0 > 0)
                     .then(|| now + self.cfg.garp_master_refresh);
@@ -523,6 +541,7 @@ impl Instance {
             if self.cfg.garp_lower_prio_repeat > 0 {
                 out.push(Action::Garp {
                     count: self.cfg.garp_lower_prio_repeat,
+                    interval: self.cfg.garp_interval,
                 });
             }
         }
@@ -742,7 +761,10 @@ mod tests {
             out,
             vec![
                 Action::SendAdvert { priority: 100 },
-                Action::Garp { count: 5 }
+                Action::Garp {
+                    count: 5,
+                    interval: Duration(0)
+                }
             ]
         );
         out.clear();
@@ -828,6 +850,119 @@ mod tests {
         assert_eq!(i.state(), State::Master);
         assert_eq!(out, vec![Action::SendAdvert { priority: 100 }]);
         assert_eq!(i.poll_timeout(), Some(Instant(4_600_000)));
+    }
+
+    fn master(prio: u8, tweak: impl Fn(&mut InstanceConfig)) -> Instance {
+        let mut c = InstanceConfig::simple("VI_1", 1, prio, addr(prio));
+        tweak(&mut c);
+        let mut i = Instance::new(c);
+        let mut out = vec![];
+        i.start(Instant(0), &mut out);
+        let t = Instant(0) + i.master_down_interval();
+        i.timeout(t, &mut out);
+        i.release_to_master(t, &mut out);
+        assert_eq!(i.state(), State::Master);
+        i
+    }
+
+    #[test]
+    fn master_answers_priority_zero_at_once() {
+        let mut i = master(100, |_| {});
+        let mut out = vec![];
+        i.receive(Instant(5_000_000), adv(50, 0), &mut out);
+        assert_eq!(out, vec![Action::SendAdvert { priority: 100 }]);
+        assert_eq!(i.state(), State::Master);
+        assert_eq!(i.poll_timeout(), Some(Instant(6_000_000)));
+    }
+
+    #[test]
+    fn v3_backup_adopts_the_masters_interval() {
+        let (mut i, _) = backup(100);
+        let mut out = vec![];
+        let r = Received {
+            src: addr(200),
+            priority: 200,
+            interval: Duration::from_millis(100),
+        };
+        i.receive(Instant(1_000_000), r, &mut out);
+        // 3 x 0.1 s + (256-100) x 0.1 s / 256
+        assert_eq!(i.master_down_interval(), Duration(300_000 + 60_937));
+        // v2 keeps its own (a mismatch is dropped before it gets here).
+        let mut c = InstanceConfig::simple("v2", 1, 100, addr(1));
+        c.version = 2;
+        let mut v2 = Instance::new(c);
+        v2.start(Instant(0), &mut out);
+        v2.receive(Instant(1_000_000), r, &mut out);
+        assert_eq!(v2.master_down_interval(), Duration(3_609_375));
+    }
+
+    #[test]
+    fn higher_prio_send_advert_and_lower_prio_no_advert() {
+        let mut i = master(100, |c| c.higher_prio_send_advert = true);
+        let mut out = vec![];
+        i.receive(Instant(5_000_000), adv(200, 200), &mut out);
+        assert_eq!(out[0], Action::SendAdvert { priority: 100 });
+        assert_eq!(out[1], Action::RemoveAddresses);
+        let mut i = master(100, |c| {
+            c.lower_prio_no_advert = true;
+            c.garp_lower_prio_repeat = 0;
+        });
+        let mut out = vec![];
+        i.receive(Instant(5_000_000), adv(50, 50), &mut out);
+        assert!(out.is_empty(), "{out:?}");
+    }
+
+    #[test]
+    fn owner_leaves_fault_straight_to_master() {
+        let mut c = InstanceConfig::simple("VI_1", 1, 255, addr(1));
+        c.wants_master = true;
+        let mut i = Instance::new(c);
+        let mut out = vec![];
+        i.start(Instant(0), &mut out);
+        let r = FaultReason::InterfaceDown("eth0".into());
+        i.add_fault(Instant(1), r.clone(), &mut out);
+        assert_eq!(i.state(), State::Fault);
+        assert!(out.contains(&Action::SendAdvert { priority: 0 }));
+        i.clear_fault(Instant(2), &r, &mut out);
+        assert_eq!(i.state(), State::Master);
+    }
+
+    #[test]
+    fn priority_change_retimes_the_down_timer_by_the_skew() {
+        let (mut i, _) = backup(100);
+        let mut out = vec![];
+        let before = i.poll_timeout().unwrap_or_default();
+        i.set_tracker_delta(Instant(1), 50, &mut out);
+        // Skew at 150: (256-150)/256 s = 414062 us, at 100: 609375 us.
+        assert_eq!(
+            i.poll_timeout(),
+            Some(Instant(before.0 - (609_375 - 414_062)))
+        );
+    }
+
+    #[test]
+    fn garp_bursts_after_the_kernel_confirms() {
+        let mut i = master(100, |c| c.garp_interval = Duration::from_millis(1));
+        let mut out = vec![];
+        i.addresses_applied(Instant(4_000_000), true, &mut out);
+        assert_eq!(
+            out,
+            vec![Action::Garp {
+                count: 5,
+                interval: Duration::from_millis(1)
+            }]
+        );
+        out.clear();
+        i.timeout(Instant(9_000_000), &mut out);
+        assert!(out.contains(&Action::Garp {
+            count: 5,
+            interval: Duration::from_millis(1)
+        }));
+        // A failed add is a FAULT.
+        let mut i = master(100, |_| {});
+        let mut out = vec![];
+        i.addresses_applied(Instant(4_000_000), false, &mut out);
+        assert_eq!(i.state(), State::Fault);
     }
 
     #[test]

@@ -97,6 +97,10 @@ struct Sim {
     /// Routers cut off from the rest (a partition).
     isolated: Vec<bool>,
     trace: Vec<String>,
+    /// Since when each router's sync group has been split between MASTER and BACKUP.
+    split_since: Vec<Option<Instant>>,
+    /// Invariant violations seen while running.
+    violations: Vec<String>,
 }
 
 impl Sim {
@@ -159,6 +163,30 @@ impl Sim {
         if let Some(e) = self.routers[r].engine.as_mut() {
             let actions = e.handle(now, input);
             self.apply(r, actions);
+        }
+        self.check_group(r);
+    }
+
+    /// Sync-group members must never sit in MASTER and BACKUP at once for longer than one
+    /// advert interval.
+    fn check_group(&mut self, r: usize) {
+        let vrids = self.routers[r].vrids;
+        if vrids < 2 {
+            return;
+        }
+        let states: Vec<Option<State>> = (0..vrids).map(|k| self.routers[r].state_of(k)).collect();
+        let split = states.contains(&Some(State::Master)) && states.contains(&Some(State::Backup));
+        match (split, self.split_since[r]) {
+            (true, None) => self.split_since[r] = Some(self.now),
+            (true, Some(since)) => {
+                if self.now - since > Duration::from_centis(self.routers[r].advert_cs) {
+                    self.violations.push(format!(
+                        "{} r{r}: sync group split {states:?} since {since}",
+                        self.now
+                    ));
+                }
+            }
+            (false, _) => self.split_since[r] = None,
         }
     }
 
@@ -340,6 +368,8 @@ fn scenario(seed: u64, vrids: usize) -> Result<(), String> {
         max_delay_us: 2_000,
         isolated: vec![false; n],
         trace: vec![],
+        split_since: vec![None; n],
+        violations: vec![],
     };
     for r in 0..n {
         sim.restart(r);
@@ -424,6 +454,9 @@ fn scenario(seed: u64, vrids: usize) -> Result<(), String> {
             states.join("\n"),
             sim.trace.join("\n")
         ));
+    }
+    if let Some(v) = sim.violations.first() {
+        return Err(format!("seed {seed}: {v}\n{}", sim.trace.join("\n")));
     }
     // Sync groups: every member of a router's group sits in the same state.
     for r in 0..n {
