@@ -341,6 +341,9 @@ are not keywords. The `include` directives are handled by the preprocessor at an
     keepalived spins forever; we stop after bounded work with exit 4 (cannot run).
   - An include loop: keepalived recurses until it runs out of file descriptors; we read each
     file once per chain (same exit code, 0).
+- Two priority-255 owners of one VRID: keepalived 2.2.7 makes itself 254 for good; keepalived-rs
+  applies the normal tie-break (the higher address stays master, the other becomes backup), so
+  the pair recovers by itself once the misconfiguration is fixed, as keepalived ≥ 2.3 does.
 - Diagnostics are worded our way, with `file:line:col`, the offending token and a hint; each is
   printed once (keepalived prints some up to four times, once per reading pass).
 - Newer keywords (`Differs` below) are accepted and kept, but `-t` still reports them as unknown

@@ -94,6 +94,15 @@ pub enum Input {
         /// Its fields.
         received: Received,
     },
+    /// A link went down or came back: instances on that interface go to FAULT or leave it
+    /// (tracked interfaces with weights are trackers instead; `dont_track_primary` instances
+    /// are simply not told).
+    InterfaceChanged {
+        /// Interface name.
+        name: String,
+        /// Whether it is up.
+        up: bool,
+    },
     /// A fault reason appeared (`active`) or cleared for one instance.
     Fault {
         /// Which instance.
@@ -463,6 +472,22 @@ impl Engine {
                         out.extend(a.into_iter().map(|x| (id, x)));
                         touched.push(id);
                     }
+                }
+            }
+            Input::InterfaceChanged { name, up } => {
+                let reason = FaultReason::InterfaceDown(name.clone());
+                for (id, inst) in self.instances.iter_mut().enumerate() {
+                    if inst.config().interface != name {
+                        continue;
+                    }
+                    let mut a = vec![];
+                    if up {
+                        inst.clear_fault(now, &reason, &mut a);
+                    } else {
+                        inst.add_fault(now, reason.clone(), &mut a);
+                    }
+                    out.extend(a.into_iter().map(|x| (id, x)));
+                    touched.push(id);
                 }
             }
             Input::Packet(p) => {
@@ -924,5 +949,36 @@ mod tests {
             "processed: the down timer was reset"
         );
         assert_eq!(b.address_list_mismatches().get(&0), Some(&1));
+    }
+
+    #[test]
+    fn interface_down_is_a_fault_for_its_instances() {
+        let mut e = Engine::new(vec![cfg("A", 1, 100), cfg("B", 2, 100)], vec![]);
+        e.handle(Instant(0), Input::Start);
+        e.handle(
+            Instant(1),
+            Input::InterfaceChanged {
+                name: "eth0".into(),
+                up: false,
+            },
+        );
+        assert_eq!(e.instance(0).map(Instance::state), Some(State::Fault));
+        assert_eq!(e.instance(1).map(Instance::state), Some(State::Fault));
+        e.handle(
+            Instant(2),
+            Input::InterfaceChanged {
+                name: "eth1".into(),
+                up: true,
+            },
+        );
+        assert_eq!(e.instance(0).map(Instance::state), Some(State::Fault));
+        e.handle(
+            Instant(3),
+            Input::InterfaceChanged {
+                name: "eth0".into(),
+                up: true,
+            },
+        );
+        assert_eq!(e.instance(0).map(Instance::state), Some(State::Backup));
     }
 }
