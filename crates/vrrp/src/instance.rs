@@ -159,6 +159,8 @@ pub struct InstanceConfig {
     pub garp_master_refresh_repeat: u32,
     /// GARPs when hearing a lower priority.
     pub garp_lower_prio_repeat: u32,
+    /// Delay of the second lower-priority burst (0 = none).
+    pub garp_lower_prio_delay: Duration,
     /// Gap between gratuitous ARPs / unsolicited NAs of a burst.
     pub garp_interval: Duration,
     /// `vrrp_startup_delay`: adverts are ignored and timers start only after it.
@@ -192,6 +194,7 @@ impl InstanceConfig {
             garp_master_refresh: Duration(0),
             garp_master_refresh_repeat: 1,
             garp_lower_prio_repeat: 5,
+            garp_lower_prio_delay: Duration(0),
             garp_interval: Duration(0),
             startup_delay: Duration(0),
             auth_ah: false,
@@ -543,6 +546,11 @@ impl Instance {
                     count: self.cfg.garp_lower_prio_repeat,
                     interval: self.cfg.garp_interval,
                 });
+                if self.cfg.garp_lower_prio_delay.0 > 0 {
+                    // A second burst later, as after a takeover.
+                    self.second_burst_due = true;
+                    self.garp_timer = Some(now + self.cfg.garp_lower_prio_delay);
+                }
             }
         }
     }
