@@ -9,6 +9,9 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 mod cli;
 mod dump;
 mod env;
+// The VRRP driver that uses it is being built (issue 5).
+#[allow(dead_code)]
+mod vrrp_setup;
 
 use anyhow::Context;
 use clap::Parser;
