@@ -252,7 +252,7 @@ mod tests {
             Some(Ipv4Addr::new(10, 200, 0, 11))
         }
         fn link_local(&self, _: &str) -> Option<Ipv6Addr> {
-            Some("fe80::1".parse().ok()?)
+            "fe80::1".parse().ok()
         }
     }
 
