@@ -7,6 +7,8 @@
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 mod cli;
+#[allow(dead_code)]
+mod clock;
 mod dump;
 mod env;
 // The VRRP driver that uses it is being built (issue 5).
