@@ -1,0 +1,183 @@
+//! Runs the engine's actions against the system through an `Edge` (sockets, netlink, GARP,
+//! notify), and logs every state change with keepalived's wording plus its cause. The edge is
+//! a trait so that ordering (advert first, addresses, GARP only once the kernel confirmed, then
+//! notify) is tested without a machine.
+
+use crate::vrrp_log::{cause_line, keepalived_line};
+use ka_vrrp::engine::{Engine, Input, InstanceId};
+use ka_vrrp::instance::{Action, NotifyTarget, State};
+use ka_vrrp::time::{Duration, Instant};
+use std::net::IpAddr;
+
+/// What the VRRP thread asks of the system. Slow work (netlink, scripts) must be queued, not
+/// done inline: its completion comes back as an engine input.
+pub trait Edge {
+    /// Sends one VRRP message of an instance to one destination.
+    fn send(&mut self, instance: InstanceId, dst: IpAddr, msg: &[u8]);
+    /// Queues adding the instance's addresses, routes and rules (answer: `AddressesApplied`).
+    fn add_addresses(&mut self, instance: InstanceId);
+    /// Queues removing them.
+    fn remove_addresses(&mut self, instance: InstanceId);
+    /// Queues a GARP / unsolicited NA burst for the instance's addresses.
+    fn garp(&mut self, instance: InstanceId, count: u32, interval: Duration);
+    /// Queues notify scripts and FIFO lines for a state change.
+    fn notify(&mut self, target: NotifyTarget, name: &str, state: State, priority: u8);
+    /// Writes a log line.
+    fn log(&mut self, line: &str);
+}
+
+/// The engine and its edge.
+pub struct Driver<E: Edge> {
+    engine: Engine,
+    edge: E,
+}
+
+impl<E: Edge> Driver<E> {
+    /// A driver for an engine.
+    pub fn new(engine: Engine, edge: E) -> Self {
+        Driver { engine, edge }
+    }
+
+    /// The engine (for status and counters).
+    pub fn engine(&self) -> &Engine {
+        &self.engine
+    }
+
+    /// The edge (tests inspect it).
+    pub fn edge(&self) -> &E {
+        &self.edge
+    }
+
+    /// The edge, mutably (the event loop drains its queues).
+    pub fn edge_mut(&mut self) -> &mut E {
+        &mut self.edge
+    }
+
+    /// The next deadline the thread must wake for.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        self.engine.poll_timeout()
+    }
+
+    /// Feeds one input and runs the resulting actions, in order.
+    pub fn input(&mut self, now: Instant, input: Input) {
+        let actions = self.engine.handle(now, input);
+        self.run(actions);
+    }
+
+    /// Runs actions the engine returned (also those of a reload).
+    pub fn run(&mut self, actions: Vec<(InstanceId, Action)>) {
+        for (id, action) in actions {
+            match action {
+                Action::SendAdvert { priority } => {
+                    for (dst, msg) in self.engine.encode_advert(id, priority) {
+                        self.edge.send(id, dst, &msg);
+                    }
+                }
+                Action::AddAddresses => self.edge.add_addresses(id),
+                Action::RemoveAddresses => self.edge.remove_addresses(id),
+                Action::Garp { count, interval } => self.edge.garp(id, count, interval),
+                Action::StateChanged { from, to, cause } => {
+                    let Some(inst) = self.engine.instance(id) else {
+                        continue;
+                    };
+                    let name = inst.config().name.clone();
+                    let priority = inst.priority();
+                    let master_down = inst.master_down_interval();
+                    if let Some(line) = keepalived_line(&name, from, to) {
+                        self.edge.log(&line);
+                    }
+                    self.edge.log(&cause_line(&name, &cause, master_down));
+                    self.edge
+                        .notify(NotifyTarget::Instance, &name, to, priority);
+                }
+                Action::GroupStateChanged { group, from: _, to } => {
+                    self.edge.log(&format!(
+                        "VRRP_Group({group}) Syncing instances to {} state",
+                        to.as_str()
+                    ));
+                    self.edge.notify(NotifyTarget::Group, &group, to, 0);
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ka_vrrp::engine::{InstanceSpec, WireConfig};
+    use ka_vrrp::instance::InstanceConfig;
+    use ka_vrrp::packet::Auth;
+    use std::net::Ipv4Addr;
+
+    #[derive(Default)]
+    struct Recorder {
+        calls: Vec<String>,
+    }
+
+    impl Edge for Recorder {
+        fn send(&mut self, instance: InstanceId, dst: IpAddr, msg: &[u8]) {
+            self.calls
+                .push(format!("send {instance} {dst} {}", msg.len()));
+        }
+        fn add_addresses(&mut self, instance: InstanceId) {
+            self.calls.push(format!("add {instance}"));
+        }
+        fn remove_addresses(&mut self, instance: InstanceId) {
+            self.calls.push(format!("remove {instance}"));
+        }
+        fn garp(&mut self, instance: InstanceId, count: u32, _interval: Duration) {
+            self.calls.push(format!("garp {instance} {count}"));
+        }
+        fn notify(&mut self, _t: NotifyTarget, name: &str, state: State, _p: u8) {
+            self.calls.push(format!("notify {name} {}", state.as_str()));
+        }
+        fn log(&mut self, line: &str) {
+            self.calls.push(format!("log {line}"));
+        }
+    }
+
+    #[test]
+    fn takeover_order_is_advert_addresses_notify_then_garp_after_confirmation() {
+        let src = IpAddr::V4(Ipv4Addr::new(10, 200, 0, 11));
+        let mut c = InstanceConfig::simple("VI_1", 51, 150, src);
+        c.version = 3;
+        let mut spec = InstanceSpec::plain(c);
+        spec.wire = Some(WireConfig {
+            src,
+            destinations: vec![IpAddr::V4(Ipv4Addr::new(224, 0, 0, 18))],
+            unicast_peers: vec![],
+            check_unicast_src: false,
+            auth: Auth::none(),
+            addresses: vec![IpAddr::V4(Ipv4Addr::new(10, 200, 0, 100))],
+            v3_checksum_as_v2: false,
+        });
+        let mut d = Driver::new(Engine::new(vec![spec], vec![]), Recorder::default());
+        d.input(Instant(0), Input::Start);
+        assert!(d
+            .edge()
+            .calls
+            .contains(&"log (VI_1) Entering BACKUP STATE (init)".to_string()));
+        assert!(d.edge().calls.contains(&"notify VI_1 BACKUP".to_string()));
+        let t = d.poll_timeout().expect("a down timer");
+        d.edge_mut().calls.clear();
+        d.input(t, Input::Timeout);
+        let calls = &d.edge().calls;
+        assert!(calls[0].starts_with("send 0 224.0.0.18"), "{calls:?}");
+        assert_eq!(calls[1], "add 0");
+        assert!(calls.contains(&"log (VI_1) Entering MASTER STATE".to_string()));
+        assert!(
+            !calls.iter().any(|c| c.starts_with("garp")),
+            "no GARP before the kernel confirms"
+        );
+        d.edge_mut().calls.clear();
+        d.input(
+            t,
+            Input::AddressesApplied {
+                instance: 0,
+                ok: true,
+            },
+        );
+        assert_eq!(d.edge().calls, vec!["garp 0 5".to_string()]);
+    }
+}
