@@ -13,6 +13,8 @@ mod dump;
 mod env;
 // The VRRP driver that uses it is being built (issue 5).
 #[allow(dead_code)]
+mod process;
+#[allow(dead_code)]
 mod vrrp_driver;
 #[allow(dead_code)]
 mod vrrp_log;
