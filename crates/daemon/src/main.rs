@@ -18,6 +18,7 @@ mod process;
 mod vrrp_driver;
 #[allow(dead_code)]
 mod vrrp_log;
+mod vrrp_run;
 #[allow(dead_code)]
 mod vrrp_setup;
 
@@ -129,8 +130,16 @@ fn run() -> anyhow::Result<ExitCode> {
             eprintln!("{line}");
         }
     }
-    eprintln!(
-        "keepalived-rs: configuration read; the VRRP engine is not built yet, nothing to run"
-    );
-    Ok(ExitCode::from(1))
+    if loaded.diagnostics.exit_code() == 4 {
+        anyhow::bail!("the configuration cannot run (see the diagnostics above)");
+    }
+    if cli.check && !cli.vrrp {
+        eprintln!("keepalived-rs: the checker side (-C) is not built yet");
+        return Ok(ExitCode::from(1));
+    }
+    if !cli.dont_fork {
+        // Before any thread exists.
+        nix::unistd::daemon(false, false).context("daemonizing")?;
+    }
+    vrrp_run::run(loaded.config, cli.pid.as_deref(), cli.vrrp_pid.as_deref())
 }

@@ -1,0 +1,698 @@
+//! The running VRRP side: the engine on this thread, waiting with `poll` on its sockets, an
+//! absolute timerfd deadline, a signalfd and a wake-up pipe; slow work (netlink, GARP bursts,
+//! notify scripts) on a worker thread whose results come back as engine inputs; a link watcher
+//! thread; a script runner thread.
+//!
+//! ```text
+//!  sockets ──recv──►┐                     ┌──► worker thread: netlink add/del, GARP/NA, notify
+//!  timerfd ────────►│  VRRP thread:       │         │ AddressesApplied
+//!  signalfd ───────►│  Driver<SysEdge>    ├─────────┘ (channel + wake pipe)
+//!  wake pipe ──────►│  (engine + actions) │◄── link watcher: InterfaceChanged / TrackerChanged
+//!                   └──send──► sockets    │◄── script runner: TrackerChanged
+//! ```
+
+use crate::clock::{self, DeadlineTimer};
+use crate::process::{PidFiles, Request, Signals, DEFAULT_PID, DEFAULT_VRRP_PID};
+use crate::vrrp_driver::{Driver, Edge};
+use crate::vrrp_setup::{self, InterfaceAddresses, Setup, TrackerKey};
+use anyhow::Context;
+use ka_config::model::{Config, Instance, Notify, VirtualAddress, VrrpScript};
+use ka_sys::garp::{interface_info, GarpSocket, NaSocket};
+use ka_sys::netlink::{ipv4_broadcast, AddrFlags, AddressSpec, Event, Netlink, Watcher};
+use ka_sys::vrrp_socket::{Family, SocketOptions, VrrpSocket};
+use ka_vrrp::engine::{Engine, Input, InstanceId, Packet};
+use ka_vrrp::instance::{generic_notify_args, NotifyTarget, State};
+use ka_vrrp::packet::RxMeta;
+use ka_vrrp::priority::TrackerState;
+use ka_vrrp::time::Duration;
+use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::os::fd::{AsFd, OwnedFd};
+use std::path::Path;
+use std::process::ExitCode;
+use std::sync::mpsc::{channel, Receiver, Sender};
+
+/// Writes a log line keepalived-style (`-l`: to the console).
+pub fn log(line: &str) {
+    let mut err = std::io::stderr().lock();
+    let _ = writeln!(err, "Keepalived_vrrp: {line}");
+}
+
+/// Interface addresses from the running system.
+struct SysAddrs;
+
+impl InterfaceAddresses for SysAddrs {
+    fn primary_ipv4(&self, ifname: &str) -> Option<Ipv4Addr> {
+        interface_info(ifname).ok().and_then(|i| i.ipv4)
+    }
+    fn link_local(&self, ifname: &str) -> Option<Ipv6Addr> {
+        interface_info(ifname).ok().and_then(|i| i.ipv6_link_local)
+    }
+}
+
+/// Work for the worker thread.
+enum Work {
+    Add {
+        instance: InstanceId,
+        specs: Vec<AddressSpec>,
+    },
+    Remove {
+        specs: Vec<AddressSpec>,
+    },
+    Garp {
+        ifname: String,
+        v4: Vec<Ipv4Addr>,
+        v6: Vec<Ipv6Addr>,
+        count: u32,
+        interval: Duration,
+    },
+    Run {
+        argv: Vec<String>,
+    },
+    /// Answered once everything queued before it is done (shutdown ordering).
+    Flush(Sender<()>),
+}
+
+/// Inputs from other threads, plus the pipe that wakes the poll loop.
+#[derive(Clone)]
+struct Inbox {
+    tx: Sender<Input>,
+    wake: std::sync::Arc<OwnedFd>,
+}
+
+impl Inbox {
+    fn send(&self, input: Input) {
+        if self.tx.send(input).is_ok() {
+            let _ = nix::unistd::write(&*self.wake, &[1u8]);
+        }
+    }
+}
+
+/// The edge on a real system.
+struct SysEdge {
+    sockets: Vec<VrrpSocket>,
+    /// Socket of each instance.
+    socket_of: Vec<usize>,
+    src_of: Vec<IpAddr>,
+    addresses: Vec<Vec<AddressSpec>>,
+    garp_of: Vec<(String, Vec<Ipv4Addr>, Vec<Ipv6Addr>)>,
+    notify: Vec<Notify>,
+    notify_names: Vec<String>,
+    group_notify: BTreeMap<String, Notify>,
+    work: Sender<Work>,
+}
+
+impl Edge for SysEdge {
+    fn send(&mut self, instance: InstanceId, dst: IpAddr, msg: &[u8]) {
+        let (Some(&s), Some(&src)) = (self.socket_of.get(instance), self.src_of.get(instance))
+        else {
+            return;
+        };
+        if let Some(sock) = self.sockets.get_mut(s) {
+            if let Err(e) = sock.send(src, dst, msg, 255) {
+                log(&format!("send to {dst} failed: {e}"));
+            }
+        }
+    }
+    fn add_addresses(&mut self, instance: InstanceId) {
+        let specs = self.addresses.get(instance).cloned().unwrap_or_default();
+        let _ = self.work.send(Work::Add { instance, specs });
+    }
+    fn remove_addresses(&mut self, instance: InstanceId) {
+        let specs = self.addresses.get(instance).cloned().unwrap_or_default();
+        let _ = self.work.send(Work::Remove { specs });
+    }
+    fn garp(&mut self, instance: InstanceId, count: u32, interval: Duration) {
+        if let Some((ifname, v4, v6)) = self.garp_of.get(instance).cloned() {
+            let _ = self.work.send(Work::Garp {
+                ifname,
+                v4,
+                v6,
+                count,
+                interval,
+            });
+        }
+    }
+    fn notify(&mut self, target: NotifyTarget, name: &str, state: State, priority: u8) {
+        let n = match target {
+            NotifyTarget::Instance => self.instance_notify(name),
+            NotifyTarget::Group => self.group_notify.get(name).cloned(),
+        };
+        let Some(n) = n else { return };
+        let specific = match state {
+            State::Master => n.master.clone(),
+            State::Backup => n.backup.clone(),
+            State::Fault => n.fault.clone(),
+            State::Init => n.stop.clone(),
+        };
+        if let Some(s) = specific {
+            let _ = self.work.send(Work::Run { argv: s.argv });
+        }
+        if let Some(s) = n.generic {
+            let mut argv = s.argv;
+            argv.extend(generic_notify_args(target, name, state, priority));
+            let _ = self.work.send(Work::Run { argv });
+        }
+    }
+    fn log(&mut self, line: &str) {
+        log(line);
+    }
+}
+
+impl SysEdge {
+    fn instance_notify(&self, name: &str) -> Option<Notify> {
+        self.notify_names
+            .iter()
+            .position(|n| n == name)
+            .and_then(|i| self.notify.get(i).cloned())
+    }
+}
+
+/// keepalived's scope names.
+fn scope(s: &str) -> Option<u8> {
+    match s {
+        "global" => Some(0),
+        "site" => Some(200),
+        "link" => Some(253),
+        "host" => Some(254),
+        "nowhere" => Some(255),
+        n => n.parse().ok(),
+    }
+}
+
+/// The netlink spec of a VIP line.
+fn address_spec(a: &VirtualAddress, default_if: &str) -> Option<AddressSpec> {
+    let ifname = a.dev.as_deref().unwrap_or(default_if);
+    let ifindex = interface_info(ifname).ok()?.index;
+    let mut spec = AddressSpec::new(ifindex, a.address, a.prefix_len);
+    if let (IpAddr::V4(v4), Some(b)) = (a.address, a.broadcast.as_deref()) {
+        spec.broadcast = match b {
+            "+" => Some(ipv4_broadcast(v4, a.prefix_len)),
+            "-" => None,
+            other => other.parse().ok(),
+        };
+    }
+    spec.scope = a.scope.as_deref().and_then(scope);
+    spec.label = a.label.clone();
+    spec.peer = a
+        .peer
+        .as_deref()
+        .and_then(|p| p.split('/').next())
+        .and_then(|p| p.parse().ok());
+    let mut flags = AddrFlags::NONE;
+    for f in &a.flags {
+        match f.as_str() {
+            "-nodad" | "nodad" => flags |= AddrFlags::NODAD,
+            "home" => flags |= AddrFlags::HOME,
+            "mngtmpaddr" => flags |= AddrFlags::MNGTMPADDR,
+            "noprefixroute" => flags |= AddrFlags::NOPREFIXROUTE,
+            _ => {}
+        }
+    }
+    spec.flags = flags;
+    // keepalived adds IPv6 /128 VIPs deprecated, so the kernel does not use them as source.
+    spec.preferred_lft = match (a.address, a.preferred_lft.as_deref()) {
+        (_, Some("forever")) => None,
+        (_, Some(n)) => n.parse().ok(),
+        (IpAddr::V6(_), None) if a.prefix_len == 128 => Some(0),
+        _ => None,
+    };
+    Some(spec)
+}
+
+fn instance_addresses(inst: &Instance) -> Vec<AddressSpec> {
+    let ifname = inst.interface.clone().unwrap_or_default();
+    inst.virtual_ipaddress
+        .iter()
+        .chain(&inst.virtual_ipaddress_excluded)
+        .filter_map(|a| address_spec(a, &ifname))
+        .collect()
+}
+
+/// The worker: netlink changes, GARP bursts, scripts. Never blocks the VRRP thread.
+fn worker(rx: Receiver<Work>, inbox: Inbox) {
+    let mut nl = match Netlink::open() {
+        Ok(n) => Some(n),
+        Err(e) => {
+            log(&format!("netlink unavailable: {e}"));
+            None
+        }
+    };
+    while let Ok(work) = rx.recv() {
+        match work {
+            Work::Add { instance, specs } => {
+                let mut ok = true;
+                if let Some(nl) = nl.as_mut() {
+                    for s in &specs {
+                        if let Err(e) = nl.add_address(s) {
+                            if !e.already_done() {
+                                log(&format!("adding {} failed: {e}", s.address));
+                                ok = false;
+                            }
+                        }
+                    }
+                } else {
+                    ok = false;
+                }
+                inbox.send(Input::AddressesApplied { instance, ok });
+            }
+            Work::Remove { specs } => {
+                if let Some(nl) = nl.as_mut() {
+                    for s in &specs {
+                        if let Err(e) = nl.del_address(s) {
+                            if !e.already_done() {
+                                log(&format!("removing {} failed: {e}", s.address));
+                            }
+                        }
+                    }
+                }
+            }
+            Work::Garp {
+                ifname,
+                v4,
+                v6,
+                count,
+                interval,
+            } => {
+                let garp = if v4.is_empty() {
+                    None
+                } else {
+                    GarpSocket::open(&ifname).ok()
+                };
+                let na = if v6.is_empty() {
+                    None
+                } else {
+                    NaSocket::open(&ifname).ok()
+                };
+                for _ in 0..count {
+                    // Interleaved address by address, as keepalived sends them.
+                    for a in &v4 {
+                        if let Some(g) = &garp {
+                            let _ = g.send(*a);
+                        }
+                    }
+                    for a in &v6 {
+                        if let Some(n) = &na {
+                            let _ = n.send(*a);
+                        }
+                    }
+                    if interval.as_micros() > 0 {
+                        std::thread::sleep(std::time::Duration::from_micros(interval.as_micros()));
+                    }
+                }
+            }
+            Work::Run { argv } => {
+                if let Some((prog, args)) = argv.split_first() {
+                    match std::process::Command::new(prog).args(args).spawn() {
+                        // Reaped by a small thread: notify scripts are fire-and-forget.
+                        Ok(mut child) => {
+                            std::thread::spawn(move || {
+                                let _ = child.wait();
+                            });
+                        }
+                        Err(e) => log(&format!("cannot run {prog}: {e}")),
+                    }
+                }
+            }
+            Work::Flush(done) => {
+                let _ = done.send(());
+            }
+        }
+    }
+}
+
+/// Watches links: interface trackers and the instances' own interfaces.
+fn link_watcher(inbox: Inbox, trackers: Vec<(usize, String)>, own: Vec<String>) {
+    let Ok(mut w) = Watcher::open() else {
+        log("link watcher unavailable");
+        return;
+    };
+    let mut last: BTreeMap<String, bool> = BTreeMap::new();
+    loop {
+        let Ok(events) = w.next_events(std::time::Duration::from_secs(1)) else {
+            continue;
+        };
+        for ev in events {
+            let (name, usable) = match ev {
+                Event::Link {
+                    name, up, running, ..
+                } => (name, up && running),
+                Event::LinkDeleted { name, .. } => (name, false),
+                _ => continue,
+            };
+            if last.insert(name.clone(), usable) == Some(usable) {
+                continue;
+            }
+            if own.contains(&name) {
+                inbox.send(Input::InterfaceChanged {
+                    name: name.clone(),
+                    up: usable,
+                });
+            }
+            for (id, t) in &trackers {
+                if *t == name {
+                    let state = if usable {
+                        TrackerState::Up
+                    } else {
+                        TrackerState::Down
+                    };
+                    inbox.send(Input::TrackerChanged {
+                        tracker: *id,
+                        state,
+                    });
+                }
+            }
+        }
+    }
+}
+
+/// Runs one `vrrp_script` forever: rise/fall counting, timeout, results as tracker states.
+fn script_runner(inbox: Inbox, tracker: usize, script: VrrpScript) {
+    let Some(cmd) = script.script.clone() else {
+        return;
+    };
+    let Some((prog, args)) = cmd.argv.split_first() else {
+        return;
+    };
+    let interval = std::time::Duration::from_micros(script.interval_us.max(1));
+    let timeout = std::time::Duration::from_micros(script.timeout_us.max(1));
+    let (mut ok_run, mut ko_run) = (0u32, 0u32);
+    let mut reported: Option<bool> = if script.init_fail { Some(false) } else { None };
+    if reported == Some(false) {
+        inbox.send(Input::TrackerChanged {
+            tracker,
+            state: TrackerState::Down,
+        });
+    }
+    loop {
+        let started = std::time::Instant::now();
+        let success = match std::process::Command::new(prog).args(args).spawn() {
+            Ok(mut child) => loop {
+                match child.try_wait() {
+                    Ok(Some(status)) => break status.success(),
+                    Ok(None) if started.elapsed() >= timeout => {
+                        let _ = child.kill();
+                        let _ = child.wait();
+                        break false;
+                    }
+                    Ok(None) => std::thread::sleep(std::time::Duration::from_millis(5)),
+                    Err(_) => break false,
+                }
+            },
+            Err(_) => false,
+        };
+        if success {
+            ok_run += 1;
+            ko_run = 0;
+        } else {
+            ko_run += 1;
+            ok_run = 0;
+        }
+        let now_state = if ok_run >= script.rise {
+            Some(true)
+        } else if ko_run >= script.fall {
+            Some(false)
+        } else {
+            reported
+        };
+        if now_state != reported {
+            reported = now_state;
+            if let Some(up) = now_state {
+                let state = if up {
+                    TrackerState::Up
+                } else {
+                    TrackerState::Down
+                };
+                inbox.send(Input::TrackerChanged { tracker, state });
+            }
+        }
+        std::thread::sleep(interval.saturating_sub(started.elapsed()));
+    }
+}
+
+/// Runs the VRRP side until SIGTERM/SIGINT.
+pub fn run(cfg: Config, pid: Option<&str>, vrrp_pid: Option<&str>) -> anyhow::Result<ExitCode> {
+    if cfg.instances.is_empty() {
+        log("no vrrp_instance configured: nothing to do");
+        return Ok(ExitCode::SUCCESS);
+    }
+    let mut signals = Signals::install().context("blocking signals")?;
+    let _pids = PidFiles::write(&[
+        Path::new(pid.unwrap_or(DEFAULT_PID)),
+        Path::new(vrrp_pid.unwrap_or(DEFAULT_VRRP_PID)),
+    ])
+    .context("writing pid files")?;
+    let setup: Setup = vrrp_setup::build(&cfg, &SysAddrs);
+
+    // Remove VIPs a previous daemon may have left.
+    let addresses: Vec<Vec<AddressSpec>> = cfg.instances.iter().map(instance_addresses).collect();
+    if let Ok(mut nl) = Netlink::open() {
+        for s in addresses.iter().flatten() {
+            let _ = nl.del_address(s);
+        }
+    }
+
+    // One socket per (interface, family).
+    let mut sockets: Vec<VrrpSocket> = Vec::new();
+    let mut keys: Vec<(String, bool)> = Vec::new();
+    let mut socket_of = Vec::new();
+    let mut src_of = Vec::new();
+    for spec in &setup.instances {
+        let ifname = spec.config.interface.clone();
+        let key = (ifname.clone(), spec.ipv6);
+        let idx = match keys.iter().position(|k| *k == key) {
+            Some(i) => i,
+            None => {
+                let family = if spec.ipv6 {
+                    Family::Ipv6
+                } else {
+                    Family::Ipv4
+                };
+                let mut opts = SocketOptions::multicast(family);
+                if spec.ipv6 {
+                    opts.bind = spec.wire.as_ref().map(|w| w.src);
+                }
+                let sock = VrrpSocket::open(&ifname, family, opts)
+                    .with_context(|| format!("opening the VRRP socket on {ifname}"))?;
+                sockets.push(sock);
+                keys.push(key);
+                sockets.len() - 1
+            }
+        };
+        socket_of.push(idx);
+        src_of.push(
+            spec.wire
+                .as_ref()
+                .map(|w| w.src)
+                .unwrap_or(spec.config.primary_address),
+        );
+    }
+    let garp_of = cfg
+        .instances
+        .iter()
+        .map(|i| {
+            let v4 = i.virtual_ipaddress.iter().filter_map(|a| match a.address {
+                IpAddr::V4(v) => Some(v),
+                IpAddr::V6(_) => None,
+            });
+            let v6 = i.virtual_ipaddress.iter().filter_map(|a| match a.address {
+                IpAddr::V6(v) => Some(v),
+                IpAddr::V4(_) => None,
+            });
+            (
+                i.interface.clone().unwrap_or_default(),
+                v4.collect(),
+                v6.collect(),
+            )
+        })
+        .collect();
+
+    let (wake_r, wake_w) = nix::unistd::pipe().context("wake pipe")?;
+    let (in_tx, in_rx) = channel::<Input>();
+    let inbox = Inbox {
+        tx: in_tx,
+        wake: std::sync::Arc::new(wake_w),
+    };
+    let (work_tx, work_rx) = channel::<Work>();
+    {
+        let inbox = inbox.clone();
+        std::thread::Builder::new()
+            .name("vrrp-worker".into())
+            .spawn(move || worker(work_rx, inbox))?;
+    }
+    let if_trackers: Vec<(usize, String)> = setup
+        .trackers
+        .iter()
+        .enumerate()
+        .filter_map(|(i, k)| match k {
+            TrackerKey::Interface(n) => Some((i, n.clone())),
+            _ => None,
+        })
+        .collect();
+    let own: Vec<String> = setup
+        .instances
+        .iter()
+        .map(|s| s.config.interface.clone())
+        .collect();
+    {
+        let inbox = inbox.clone();
+        let t = if_trackers.clone();
+        let own = own.clone();
+        std::thread::Builder::new()
+            .name("link-watcher".into())
+            .spawn(move || link_watcher(inbox, t, own))?;
+    }
+    for (id, key) in setup.trackers.iter().enumerate() {
+        if let TrackerKey::Script(name) = key {
+            if let Some(s) = cfg.vrrp_scripts.iter().find(|s| &s.name == name).cloned() {
+                let inbox = inbox.clone();
+                std::thread::Builder::new()
+                    .name(format!("script-{name}"))
+                    .spawn(move || script_runner(inbox, id, s))?;
+            }
+        }
+    }
+
+    let notify: Vec<Notify> = cfg.instances.iter().map(|i| i.notify.clone()).collect();
+    let notify_names: Vec<String> = cfg.instances.iter().map(|i| i.name.clone()).collect();
+    let group_notify = cfg
+        .sync_groups
+        .iter()
+        .map(|g| (g.name.clone(), g.notify.clone()))
+        .collect();
+    let edge = SysEdge {
+        sockets,
+        socket_of,
+        src_of,
+        addresses,
+        garp_of,
+        notify,
+        notify_names,
+        group_notify,
+        work: work_tx.clone(),
+    };
+    let engine = Engine::new(setup.instances.clone(), setup.groups.clone());
+    let mut driver = Driver::new(engine, edge);
+    let timer = DeadlineTimer::new().context("timerfd")?;
+
+    // Interfaces are up unless the kernel says otherwise.
+    let mut start_inputs = Vec::new();
+    if let Ok(mut nl) = Netlink::open() {
+        if let Ok(links) = nl.links() {
+            for (id, name) in &if_trackers {
+                let up = links.iter().any(|l| &l.name == name && l.up && l.running);
+                let state = if up {
+                    TrackerState::Up
+                } else {
+                    TrackerState::Down
+                };
+                start_inputs.push(Input::TrackerChanged {
+                    tracker: *id,
+                    state,
+                });
+            }
+            for name in &own {
+                let up = links.iter().any(|l| &l.name == name && l.up && l.running);
+                if !up {
+                    start_inputs.push(Input::InterfaceChanged {
+                        name: name.clone(),
+                        up: false,
+                    });
+                }
+            }
+        }
+    }
+    for i in start_inputs {
+        driver.input(clock::now(), i);
+    }
+    driver.input(clock::now(), Input::Start);
+
+    let mut buf = vec![0u8; 65_536];
+    loop {
+        timer
+            .set(driver.poll_timeout())
+            .context("arming the timer")?;
+        let n_sockets = driver.edge().sockets.len();
+        let (ready, timer_fired, signal_ready, wake_ready) = {
+            let edge = driver.edge();
+            let mut fds: Vec<PollFd<'_>> = edge
+                .sockets
+                .iter()
+                .map(|s| PollFd::new(s.as_fd(), PollFlags::POLLIN))
+                .collect();
+            fds.push(PollFd::new(timer.as_fd(), PollFlags::POLLIN));
+            fds.push(PollFd::new(signals.fd().as_fd(), PollFlags::POLLIN));
+            fds.push(PollFd::new(wake_r.as_fd(), PollFlags::POLLIN));
+            match poll(&mut fds, PollTimeout::NONE) {
+                Ok(_) => {}
+                Err(nix::errno::Errno::EINTR) => continue,
+                Err(e) => return Err(e).context("poll"),
+            }
+            let is = |f: &PollFd<'_>| f.revents().is_some_and(|r| r.intersects(PollFlags::POLLIN));
+            let ready: Vec<usize> = (0..n_sockets).filter(|&i| is(&fds[i])).collect();
+            (
+                ready,
+                is(&fds[n_sockets]),
+                is(&fds[n_sockets + 1]),
+                is(&fds[n_sockets + 2]),
+            )
+        };
+        for s in ready {
+            loop {
+                let got = driver.edge().sockets[s].recv(&mut buf);
+                let Ok(r) = got else { break };
+                let ifname = driver.edge().sockets[s].ifname().to_string();
+                let packet = Packet {
+                    interface: ifname,
+                    meta: RxMeta {
+                        src: r.src,
+                        dst: r.dst,
+                        ttl: r.ttl,
+                    },
+                    msg: r.payload(&buf).to_vec(),
+                };
+                driver.input(clock::now(), Input::Packet(packet));
+            }
+        }
+        if timer_fired {
+            timer.clear();
+        }
+        if driver.poll_timeout().is_some_and(|t| t <= clock::now()) {
+            driver.input(clock::now(), Input::Timeout);
+        }
+        if wake_ready {
+            let mut sink = [0u8; 256];
+            let _ = nix::unistd::read(&wake_r, &mut sink);
+            while let Ok(input) = in_rx.try_recv() {
+                driver.input(clock::now(), input);
+            }
+        }
+        if signal_ready {
+            for req in signals.read() {
+                match req {
+                    Request::Stop => {
+                        log("Stopping");
+                        driver.input(clock::now(), Input::Shutdown);
+                        // Wait (at most 2 s) for the worker to remove the addresses.
+                        let (tx, rx) = channel();
+                        let _ = work_tx.send(Work::Flush(tx));
+                        let _ = rx.recv_timeout(std::time::Duration::from_secs(2));
+                        log("Stopped");
+                        return Ok(ExitCode::SUCCESS);
+                    }
+                    Request::Reload => log("reload is not built yet (SIGHUP ignored)"),
+                    Request::DumpData | Request::DumpStats => {
+                        for ((inst, reason), count) in driver.engine().drop_counters() {
+                            log(&format!(
+                                "drops {inst:?} {}: {count}",
+                                reason.counter_name()
+                            ));
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
