@@ -141,5 +141,12 @@ fn run() -> anyhow::Result<ExitCode> {
         // Before any thread exists.
         nix::unistd::daemon(false, false).context("daemonizing")?;
     }
-    vrrp_run::run(loaded.config, cli.pid.as_deref(), cli.vrrp_pid.as_deref())
+    let path = std::path::PathBuf::from(&cli.use_file);
+    let reload = move || ka_config::load(&path, &opts, &env::SystemEnvironment);
+    vrrp_run::run(
+        loaded.config,
+        cli.pid.as_deref(),
+        cli.vrrp_pid.as_deref(),
+        &reload,
+    )
 }

@@ -43,6 +43,11 @@ impl<E: Edge> Driver<E> {
         &self.engine
     }
 
+    /// The engine, mutably (reload).
+    pub fn engine_mut(&mut self) -> &mut Engine {
+        &mut self.engine
+    }
+
     /// The edge (tests inspect it).
     pub fn edge(&self) -> &E {
         &self.edge

@@ -432,31 +432,13 @@ fn script_runner(inbox: Inbox, tracker: usize, script: VrrpScript) {
     }
 }
 
-/// Runs the VRRP side until SIGTERM/SIGINT.
-pub fn run(cfg: Config, pid: Option<&str>, vrrp_pid: Option<&str>) -> anyhow::Result<ExitCode> {
-    if cfg.instances.is_empty() {
-        log("no vrrp_instance configured: nothing to do");
-        return Ok(ExitCode::SUCCESS);
-    }
-    let mut signals = Signals::install().context("blocking signals")?;
-    let _pids = PidFiles::write(&[
-        Path::new(pid.unwrap_or(DEFAULT_PID)),
-        Path::new(vrrp_pid.unwrap_or(DEFAULT_VRRP_PID)),
-    ])
-    .context("writing pid files")?;
-    let setup: Setup = vrrp_setup::build(&cfg, &SysAddrs);
-
-    // Remove VIPs a previous daemon may have left.
-    let addresses: Vec<Vec<AddressSpec>> = cfg.instances.iter().map(instance_addresses).collect();
-    if let Ok(mut nl) = Netlink::open() {
-        for s in addresses.iter().flatten() {
-            let _ = nl.del_address(s);
-        }
-    }
-
-    // One socket per (interface, family).
-    let mut sockets: Vec<VrrpSocket> = Vec::new();
-    let mut keys: Vec<(String, bool)> = Vec::new();
+/// Opens the sockets the instances need (reusing open ones) and maps each instance to its
+/// socket and advert source.
+fn socket_table(
+    setup: &Setup,
+    sockets: &mut Vec<VrrpSocket>,
+    keys: &mut Vec<(String, bool)>,
+) -> anyhow::Result<(Vec<usize>, Vec<IpAddr>)> {
     let mut socket_of = Vec::new();
     let mut src_of = Vec::new();
     for spec in &setup.instances {
@@ -489,8 +471,12 @@ pub fn run(cfg: Config, pid: Option<&str>, vrrp_pid: Option<&str>) -> anyhow::Re
                 .unwrap_or(spec.config.primary_address),
         );
     }
-    let garp_of = cfg
-        .instances
+    Ok((socket_of, src_of))
+}
+
+/// The GARP / NA targets of each instance.
+fn garp_table(cfg: &Config) -> Vec<(String, Vec<Ipv4Addr>, Vec<Ipv6Addr>)> {
+    cfg.instances
         .iter()
         .map(|i| {
             let v4 = i.virtual_ipaddress.iter().filter_map(|a| match a.address {
@@ -507,8 +493,154 @@ pub fn run(cfg: Config, pid: Option<&str>, vrrp_pid: Option<&str>) -> anyhow::Re
                 v6.collect(),
             )
         })
-        .collect();
+        .collect()
+}
 
+/// keepalived's reload identity of an instance.
+fn identity(spec: &ka_vrrp::engine::InstanceSpec) -> (u8, bool, String, Option<IpAddr>) {
+    (
+        spec.config.vrid,
+        spec.ipv6,
+        spec.config.interface.clone(),
+        spec.config.unicast_src,
+    )
+}
+
+/// SIGHUP: parse the file again; if it cannot run, keep the old configuration; otherwise
+/// apply the difference without dropping mastership (matched instances keep their state, a
+/// master advertises first, VIP sets change in place).
+fn reload_config(
+    reload: &dyn Fn() -> ka_config::Loaded,
+    driver: &mut Driver<SysEdge>,
+    old: &Setup,
+    keys: &mut Vec<(String, bool)>,
+    inbox: &Inbox,
+) -> Option<(Config, Setup)> {
+    log("Reloading");
+    let loaded = reload();
+    for d in loaded.diagnostics.items() {
+        if d.severity >= ka_config::diag::Severity::Warning {
+            log(&d.to_string());
+        }
+    }
+    if loaded.diagnostics.exit_code() == 4 {
+        log("the new configuration cannot run: keeping the running one");
+        return None;
+    }
+    let cfg = loaded.config;
+    let mut setup = vrrp_setup::build(&cfg, &SysAddrs);
+    setup.keep_tracker_ids(&old.trackers);
+    let mut states = driver.engine().tracker_states().to_vec();
+    states.resize(setup.trackers.len(), TrackerState::Unknown);
+    // Addresses each surviving instance held before, by identity.
+    let old_addrs: BTreeMap<_, Vec<AddressSpec>> = old
+        .instances
+        .iter()
+        .zip(driver.edge().addresses.iter())
+        .map(|(spec, a)| (identity(spec), a.clone()))
+        .collect();
+    let edge = driver.edge_mut();
+    let (socket_of, src_of) = match socket_table(&setup, &mut edge.sockets, keys) {
+        Ok(t) => t,
+        Err(e) => {
+            log(&format!(
+                "reload failed: {e:#}; keeping the running configuration"
+            ));
+            return None;
+        }
+    };
+    edge.socket_of = socket_of;
+    edge.src_of = src_of;
+    edge.addresses = cfg.instances.iter().map(instance_addresses).collect();
+    edge.garp_of = garp_table(&cfg);
+    edge.notify = cfg.instances.iter().map(|i| i.notify.clone()).collect();
+    edge.notify_names = cfg.instances.iter().map(|i| i.name.clone()).collect();
+    edge.group_notify = cfg
+        .sync_groups
+        .iter()
+        .map(|g| (g.name.clone(), g.notify.clone()))
+        .collect();
+    let now = clock::now();
+    let actions =
+        driver
+            .engine_mut()
+            .reload(now, setup.instances.clone(), setup.groups.clone(), states);
+    driver.run(actions);
+    // Masters apply their new VIP set in place: drop what went, add what came (the kernel
+    // confirms the add, and the engine sends GARPs).
+    for (id, spec) in setup.instances.iter().enumerate() {
+        let master = driver
+            .engine()
+            .instance(id)
+            .is_some_and(|i| i.state() == State::Master);
+        if !master {
+            continue;
+        }
+        let new = driver.edge().addresses.get(id).cloned().unwrap_or_default();
+        let before = old_addrs.get(&identity(spec)).cloned().unwrap_or_default();
+        let gone: Vec<AddressSpec> = before
+            .iter()
+            .filter(|a| !new.iter().any(|n| n.address == a.address))
+            .cloned()
+            .collect();
+        if !gone.is_empty() {
+            let _ = driver.edge().work.send(Work::Remove { specs: gone });
+        }
+        let _ = driver.edge().work.send(Work::Add {
+            instance: id,
+            specs: new,
+        });
+    }
+    // Scripts that are new get their runner.
+    for (id, key) in setup.trackers.iter().enumerate() {
+        if id < old.trackers.len() {
+            continue;
+        }
+        if let TrackerKey::Script(name) = key {
+            if let Some(s) = cfg.vrrp_scripts.iter().find(|s| &s.name == name).cloned() {
+                let inbox = inbox.clone();
+                let _ = std::thread::Builder::new()
+                    .name(format!("script-{name}"))
+                    .spawn(move || script_runner(inbox, id, s));
+            }
+        }
+    }
+    log("Reload finished");
+    Some((cfg, setup))
+}
+
+/// Runs the VRRP side until SIGTERM/SIGINT.
+pub fn run(
+    cfg: Config,
+    pid: Option<&str>,
+    vrrp_pid: Option<&str>,
+    reload: &dyn Fn() -> ka_config::Loaded,
+) -> anyhow::Result<ExitCode> {
+    if cfg.instances.is_empty() {
+        log("no vrrp_instance configured: nothing to do");
+        return Ok(ExitCode::SUCCESS);
+    }
+    let mut signals = Signals::install().context("blocking signals")?;
+    let _pids = PidFiles::write(&[
+        Path::new(pid.unwrap_or(DEFAULT_PID)),
+        Path::new(vrrp_pid.unwrap_or(DEFAULT_VRRP_PID)),
+    ])
+    .context("writing pid files")?;
+    let mut setup: Setup = vrrp_setup::build(&cfg, &SysAddrs);
+
+    // Remove VIPs a previous daemon may have left.
+    let addresses: Vec<Vec<AddressSpec>> = cfg.instances.iter().map(instance_addresses).collect();
+    if let Ok(mut nl) = Netlink::open() {
+        for s in addresses.iter().flatten() {
+            let _ = nl.del_address(s);
+        }
+    }
+
+    // One socket per (interface, family).
+    let mut sockets: Vec<VrrpSocket> = Vec::new();
+    let mut keys: Vec<(String, bool)> = Vec::new();
+    let (socket_of, src_of) = socket_table(&setup, &mut sockets, &mut keys)?;
+    let garp_of = garp_table(&cfg);
     let (wake_r, wake_w) = nix::unistd::pipe().context("wake pipe")?;
     let (in_tx, in_rx) = channel::<Input>();
     let inbox = Inbox {
@@ -682,7 +814,13 @@ pub fn run(cfg: Config, pid: Option<&str>, vrrp_pid: Option<&str>) -> anyhow::Re
                         log("Stopped");
                         return Ok(ExitCode::SUCCESS);
                     }
-                    Request::Reload => log("reload is not built yet (SIGHUP ignored)"),
+                    Request::Reload => {
+                        if let Some(new) =
+                            reload_config(reload, &mut driver, &setup, &mut keys, &inbox)
+                        {
+                            setup = new.1;
+                        }
+                    }
                     Request::DumpData | Request::DumpStats => {
                         for ((inst, reason), count) in driver.engine().drop_counters() {
                             log(&format!(

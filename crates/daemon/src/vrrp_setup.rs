@@ -161,6 +161,33 @@ pub fn build(cfg: &Config, addrs: &dyn InterfaceAddresses) -> Setup {
     setup
 }
 
+impl Setup {
+    /// Renumbers the trackers so that those already known keep their ids (`previous` is the
+    /// running table): threads reporting on them need not change. New trackers are appended.
+    pub fn keep_tracker_ids(&mut self, previous: &[TrackerKey]) {
+        let mut table: Vec<TrackerKey> = previous.to_vec();
+        let mut map = Vec::with_capacity(self.trackers.len());
+        for key in &self.trackers {
+            let id = match table.iter().position(|k| k == key) {
+                Some(i) => i,
+                None => {
+                    table.push(key.clone());
+                    table.len() - 1
+                }
+            };
+            map.push(id);
+        }
+        for spec in &mut self.instances {
+            for b in &mut spec.bindings {
+                if let Some(&id) = map.get(b.tracker) {
+                    b.tracker = id;
+                }
+            }
+        }
+        self.trackers = table;
+    }
+}
+
 fn binding(tracker: TrackerId, r: &TrackRef, default_weight: i32) -> Binding {
     Binding {
         tracker,

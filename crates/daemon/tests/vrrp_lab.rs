@@ -154,3 +154,67 @@ fn keepalived_master_keepalived_rs_backup_takes_over_on_crash() {
     drop(rs);
     lab.down().expect("teardown");
 }
+
+#[test]
+fn reload_adds_a_vip_without_losing_mastership_and_refuses_a_broken_file() {
+    if !require_root_or_skip(
+        "reload_adds_a_vip_without_losing_mastership_and_refuses_a_broken_file",
+    ) {
+        return;
+    }
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let lab = Lab::new(LabSpec::new(2)).expect("lab");
+    let vip = format!("{}/24", lab.vip4());
+    let second = vip.replace(".100/", ".101/");
+    let mut master = lab
+        .start_daemon(1, ours(), &config(&lab, 150, ""))
+        .expect("master");
+    let backup = lab
+        .start_daemon(2, ours(), &config(&lab, 100, ""))
+        .expect("backup");
+    assert!(
+        wait_until(LONG, || lab.has_address(1, &vip)),
+        "{}",
+        master.log()
+    );
+    // Add a VIP in place and reload.
+    let conf = lab.dir().join("r1.conf");
+    let text = std::fs::read_to_string(&conf).expect("conf");
+    let more = text.replace(
+        &format!("        {vip} dev eth0\n"),
+        &format!("        {vip} dev eth0\n        {second} dev eth0\n"),
+    );
+    assert_ne!(text, more);
+    std::fs::write(&conf, &more).expect("write");
+    master.signal(Signal::SIGHUP).expect("hup");
+    assert!(
+        wait_until(LONG, || lab.has_address(1, &second)),
+        "the new VIP was not added\n{}",
+        master.log()
+    );
+    assert!(lab.has_address(1, &vip), "the old VIP went away");
+    assert!(
+        !lab.has_address(2, &vip) && !lab.has_address(2, &second),
+        "the backup took over"
+    );
+    assert_eq!(
+        master.log().matches("Entering MASTER STATE").count(),
+        1,
+        "{}",
+        master.log()
+    );
+    // A file that cannot run (`-t` class 4: a linkbeat interface that does not exist) is
+    // refused; the running configuration stays.
+    let broken = format!("linkbeat_interfaces {{\n    eth9\n}}\n{}", text);
+    std::fs::write(&conf, broken).expect("write");
+    master.signal(Signal::SIGHUP).expect("hup");
+    assert!(
+        wait_until(LONG, || master.log().contains("keeping the running one")),
+        "{}",
+        master.log()
+    );
+    assert!(lab.has_address(1, &vip) && lab.has_address(1, &second));
+    drop(backup);
+    master.signal(Signal::SIGTERM).ok();
+    lab.down().expect("teardown");
+}

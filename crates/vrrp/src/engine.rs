@@ -318,6 +318,11 @@ impl Engine {
         self.instances.get(id)
     }
 
+    /// The trackers' current states, by `TrackerId` (they carry over a reload).
+    pub fn tracker_states(&self) -> &[TrackerState] {
+        &self.trackers
+    }
+
     /// Every instance.
     pub fn instances(&self) -> &[Instance] {
         &self.instances
