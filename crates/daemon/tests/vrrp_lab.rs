@@ -218,3 +218,173 @@ fn reload_adds_a_vip_without_losing_mastership_and_refuses_a_broken_file() {
     master.signal(Signal::SIGTERM).ok();
     lab.down().expect("teardown");
 }
+
+fn keepalived_or_skip() -> Option<std::path::PathBuf> {
+    let k = system_keepalived();
+    if k.is_none() {
+        if std::env::var("CI").is_ok_and(|v| v == "true") {
+            panic!("keepalived is not installed (CI=true: a skip is a failure)");
+        }
+        eprintln!("*** SKIPPED: keepalived is not installed ***");
+    }
+    k
+}
+
+#[test]
+fn unicast_peers_interoperate_and_send_no_multicast() {
+    if !require_root_or_skip("unicast_peers_interoperate_and_send_no_multicast") {
+        return;
+    }
+    let Some(keepalived) = keepalived_or_skip() else {
+        return;
+    };
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let lab = Lab::new(LabSpec::new(2)).expect("lab");
+    let vip = format!("{}/24", lab.vip4());
+    let (a, b) = (
+        lab.router_ip4(1).expect("ip"),
+        lab.router_ip4(2).expect("ip"),
+    );
+    let uni = |me: &str, peer: &str| {
+        format!("    unicast_src_ip {me}\n    unicast_peer {{\n        {peer}\n    }}\n")
+    };
+    let cap = lab
+        .capture("ip proto 112 and dst host 224.0.0.18")
+        .expect("capture");
+    let rs = lab
+        .start_daemon(1, ours(), &config(&lab, 150, &uni(&a, &b)))
+        .expect("ours");
+    let ka = lab
+        .start_daemon(2, &keepalived, &config(&lab, 100, &uni(&b, &a)))
+        .expect("ka");
+    assert!(
+        wait_until(LONG, || lab.has_address(1, &vip)),
+        "{}",
+        rs.log()
+    );
+    std::thread::sleep(Duration::from_millis(500));
+    assert!(
+        !lab.has_address(2, &vip),
+        "dual master with unicast:\n{}",
+        ka.log()
+    );
+    let pcap = cap.stop().expect("stop");
+    let multicast = std::fs::metadata(&pcap).map(|m| m.len()).unwrap_or(0);
+    // An empty pcap is its 24-byte header.
+    assert!(
+        multicast <= 24,
+        "multicast adverts were sent ({multicast} bytes captured)"
+    );
+    drop((rs, ka));
+    lab.down().expect("teardown");
+}
+
+#[test]
+fn v2_pass_authentication_interoperates_and_a_wrong_password_is_counted() {
+    if !require_root_or_skip("v2_pass_authentication_interoperates_and_a_wrong_password_is_counted")
+    {
+        return;
+    }
+    let Some(keepalived) = keepalived_or_skip() else {
+        return;
+    };
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let lab = Lab::new(LabSpec::new(3)).expect("lab");
+    let vip = format!("{}/24", lab.vip4());
+    let v2 = |prio: u8, pass: &str| {
+        config(
+            &lab,
+            prio,
+            &format!(
+                "    authentication {{\n        auth_type PASS\n        auth_pass {pass}\n    }}\n"
+            ),
+        )
+        .replace(
+            "    version 3\n    advert_int 0.1\n",
+            "    version 2\n    advert_int 1\n",
+        )
+    };
+    let ka = lab
+        .start_daemon(1, &keepalived, &v2(200, "sEcr3t"))
+        .expect("ka");
+    let mut good = lab
+        .start_daemon(2, ours(), &v2(100, "sEcr3t"))
+        .expect("ours");
+    assert!(
+        wait_until(LONG, || lab.has_address(1, &vip)),
+        "{}",
+        ka.log()
+    );
+    // Our backup with the right password stays backup.
+    std::thread::sleep(Duration::from_secs(2));
+    assert!(!lab.has_address(2, &vip), "{}", good.log());
+    // A third router with a wrong password drops keepalived's adverts and counts them.
+    let mut bad = lab.start_daemon(3, ours(), &v2(50, "wrong")).expect("bad");
+    std::thread::sleep(Duration::from_secs(2));
+    bad.signal(Signal::SIGUSR2).expect("usr2");
+    assert!(
+        wait_until(LONG, || bad.log().contains("auth_failure")),
+        "no auth_failure counter:\n{}",
+        bad.log()
+    );
+    good.signal(Signal::SIGUSR2).expect("usr2");
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(
+        !good.log().contains("drops"),
+        "the right password dropped adverts:\n{}",
+        good.log()
+    );
+    drop((ka, good, bad));
+    lab.down().expect("teardown");
+}
+
+#[test]
+fn leftover_vip_removed_at_start_and_carrier_loss_is_a_fault() {
+    if !require_root_or_skip("leftover_vip_removed_at_start_and_carrier_loss_is_a_fault") {
+        return;
+    }
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let lab = Lab::new(LabSpec::new(2)).expect("lab");
+    let vip = format!("{}/24", lab.vip4());
+    // A crashed predecessor left the VIP on router 2.
+    let ns = lab.ns_name(2).expect("ns");
+    let st = std::process::Command::new("ip")
+        .args(["-n", &ns, "addr", "add", &vip, "dev", "eth0"])
+        .status()
+        .expect("ip");
+    assert!(st.success());
+    let master = lab
+        .start_daemon(1, ours(), &config(&lab, 150, ""))
+        .expect("master");
+    let backup = lab
+        .start_daemon(2, ours(), &config(&lab, 100, ""))
+        .expect("backup");
+    assert!(
+        wait_until(LONG, || !lab.has_address(2, &vip)),
+        "leftover VIP kept:\n{}",
+        backup.log()
+    );
+    assert!(wait_until(LONG, || lab.has_address(1, &vip)));
+    // Carrier loss on the master's link: FAULT, VIP dropped; the backup takes over.
+    lab.cut_link(1).expect("cut");
+    assert!(
+        wait_until(LONG, || master.log().contains("Entering FAULT STATE")
+            && !lab.has_address(1, &vip)),
+        "{}",
+        master.log()
+    );
+    assert!(
+        wait_until(LONG, || lab.has_address(2, &vip)),
+        "{}",
+        backup.log()
+    );
+    lab.restore_link(1).expect("restore");
+    assert!(
+        wait_until(LONG, || lab.has_address(1, &vip)
+            && !lab.has_address(2, &vip)),
+        "no return after the link came back:\n{}",
+        master.log()
+    );
+    drop((master, backup));
+    lab.down().expect("teardown");
+}
