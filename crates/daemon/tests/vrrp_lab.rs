@@ -388,3 +388,39 @@ fn leftover_vip_removed_at_start_and_carrier_loss_is_a_fault() {
     drop((master, backup));
     lab.down().expect("teardown");
 }
+
+#[test]
+fn ipv6_vips_interoperate() {
+    if !require_root_or_skip("ipv6_vips_interoperate") {
+        return;
+    }
+    let Some(keepalived) = keepalived_or_skip() else {
+        return;
+    };
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let lab = Lab::new(LabSpec::new(2).ipv6(true)).expect("lab");
+    let vip6 = lab.vip6();
+    let conf = |prio: u8| {
+        config(&lab, prio, "").replace(&format!("{}/24", lab.vip4()), &format!("{vip6}/64"))
+    };
+    let rs = lab.start_daemon(1, ours(), &conf(150)).expect("ours");
+    let mut ka = lab.start_daemon(2, &keepalived, &conf(100)).expect("ka");
+    assert!(
+        wait_until(LONG, || lab.has_address(1, &vip6)),
+        "ours:\n{}",
+        rs.log()
+    );
+    std::thread::sleep(Duration::from_millis(500));
+    assert!(
+        !lab.has_address(2, &vip6),
+        "dual master over IPv6:\nka:\n{}\nours:\n{}",
+        ka.log(),
+        rs.log()
+    );
+    assert!(lab.ping(&vip6, LONG), "the VIP does not answer");
+    // keepalived's adverts reach us too: stop ours, keepalived takes over, start ours again:
+    // we preempt only if we hear and beat keepalived.
+    ka.signal(Signal::SIGTERM).ok();
+    drop(rs);
+    lab.down().expect("teardown");
+}
