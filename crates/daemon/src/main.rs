@@ -12,6 +12,7 @@ mod clock;
 mod dump;
 mod env;
 // The VRRP driver that uses it is being built (issue 5).
+mod logging;
 #[allow(dead_code)]
 mod process;
 #[allow(dead_code)]
@@ -137,6 +138,11 @@ fn run() -> anyhow::Result<ExitCode> {
         eprintln!("keepalived-rs: the checker side (-C) is not built yet");
         return Ok(ExitCode::from(1));
     }
+    logging::init(logging::LogConfig {
+        console: cli.log_console,
+        syslog: !cli.no_syslog,
+        facility: logging::facility(cli.log_facility.as_deref()),
+    });
     if !cli.dont_fork {
         // Before any thread exists.
         nix::unistd::daemon(false, false).context("daemonizing")?;

@@ -27,18 +27,13 @@ use ka_vrrp::priority::TrackerState;
 use ka_vrrp::time::Duration;
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use std::collections::BTreeMap;
-use std::io::Write;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::os::fd::{AsFd, OwnedFd};
 use std::path::Path;
 use std::process::ExitCode;
 use std::sync::mpsc::{channel, Receiver, Sender};
 
-/// Writes a log line keepalived-style (`-l`: to the console).
-pub fn log(line: &str) {
-    let mut err = std::io::stderr().lock();
-    let _ = writeln!(err, "Keepalived_vrrp: {line}");
-}
+use crate::logging::{log, sd_notify};
 
 /// Interface addresses from the running system.
 struct SysAddrs;
@@ -78,13 +73,24 @@ enum Work {
 /// Inputs from other threads, plus the pipe that wakes the poll loop.
 #[derive(Clone)]
 struct Inbox {
-    tx: Sender<Input>,
+    tx: Sender<Msg>,
     wake: std::sync::Arc<OwnedFd>,
+}
+
+/// What other threads tell the VRRP thread.
+enum Msg {
+    /// An engine input.
+    Input(Input),
+    /// An address disappeared from an interface (someone ran `ip addr del`).
+    AddressRemoved(IpAddr),
 }
 
 impl Inbox {
     fn send(&self, input: Input) {
-        if self.tx.send(input).is_ok() {
+        self.post(Msg::Input(input));
+    }
+    fn post(&self, msg: Msg) {
+        if self.tx.send(msg).is_ok() {
             let _ = nix::unistd::write(&*self.wake, &[1u8]);
         }
     }
@@ -340,6 +346,10 @@ fn link_watcher(inbox: Inbox, trackers: Vec<(usize, String)>, own: Vec<String>) 
                     name, up, running, ..
                 } => (name, up && running),
                 Event::LinkDeleted { name, .. } => (name, false),
+                Event::AddressRemoved(a) => {
+                    inbox.post(Msg::AddressRemoved(a.address));
+                    continue;
+                }
                 _ => continue,
             };
             if last.insert(name.clone(), usable) == Some(usable) {
@@ -506,6 +516,27 @@ fn identity(spec: &ka_vrrp::engine::InstanceSpec) -> (u8, bool, String, Option<I
     )
 }
 
+/// A VIP deleted from outside while we are master is put back (the kernel confirms the add,
+/// and the engine then sends GARPs so clients follow it again).
+fn restore_vip(driver: &Driver<SysEdge>, addr: IpAddr) {
+    for (id, inst) in driver.engine().instances().iter().enumerate() {
+        if inst.state() != State::Master {
+            continue;
+        }
+        let specs = driver.edge().addresses.get(id).cloned().unwrap_or_default();
+        if specs.iter().any(|s| s.address == addr) {
+            log(&format!(
+                "({}) VIP {addr} was removed from outside: putting it back",
+                inst.config().name
+            ));
+            let _ = driver.edge().work.send(Work::Add {
+                instance: id,
+                specs,
+            });
+        }
+    }
+}
+
 /// SIGHUP: parse the file again; if it cannot run, keep the old configuration; otherwise
 /// apply the difference without dropping mastership (matched instances keep their state, a
 /// master advertises first, VIP sets change in place).
@@ -642,7 +673,7 @@ pub fn run(
     let (socket_of, src_of) = socket_table(&setup, &mut sockets, &mut keys)?;
     let garp_of = garp_table(&cfg);
     let (wake_r, wake_w) = nix::unistd::pipe().context("wake pipe")?;
-    let (in_tx, in_rx) = channel::<Input>();
+    let (in_tx, in_rx) = channel::<Msg>();
     let inbox = Inbox {
         tx: in_tx,
         wake: std::sync::Arc::new(wake_w),
@@ -740,6 +771,7 @@ pub fn run(
         driver.input(clock::now(), i);
     }
     driver.input(clock::now(), Input::Start);
+    sd_notify("READY=1");
 
     let mut buf = vec![0u8; 65_536];
     loop {
@@ -797,8 +829,11 @@ pub fn run(
         if wake_ready {
             let mut sink = [0u8; 256];
             let _ = nix::unistd::read(&wake_r, &mut sink);
-            while let Ok(input) = in_rx.try_recv() {
-                driver.input(clock::now(), input);
+            while let Ok(msg) = in_rx.try_recv() {
+                match msg {
+                    Msg::Input(input) => driver.input(clock::now(), input),
+                    Msg::AddressRemoved(addr) => restore_vip(&driver, addr),
+                }
             }
         }
         if signal_ready {
@@ -806,6 +841,7 @@ pub fn run(
                 match req {
                     Request::Stop => {
                         log("Stopping");
+                        sd_notify("STOPPING=1");
                         driver.input(clock::now(), Input::Shutdown);
                         // Wait (at most 2 s) for the worker to remove the addresses.
                         let (tx, rx) = channel();
@@ -815,11 +851,13 @@ pub fn run(
                         return Ok(ExitCode::SUCCESS);
                     }
                     Request::Reload => {
+                        sd_notify("RELOADING=1");
                         if let Some(new) =
                             reload_config(reload, &mut driver, &setup, &mut keys, &inbox)
                         {
                             setup = new.1;
                         }
+                        sd_notify("READY=1");
                     }
                     Request::DumpData | Request::DumpStats => {
                         for ((inst, reason), count) in driver.engine().drop_counters() {

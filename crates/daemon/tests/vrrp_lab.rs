@@ -424,3 +424,35 @@ fn ipv6_vips_interoperate() {
     drop(rs);
     lab.down().expect("teardown");
 }
+
+#[test]
+fn a_vip_deleted_from_outside_is_put_back() {
+    if !require_root_or_skip("a_vip_deleted_from_outside_is_put_back") {
+        return;
+    }
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let lab = Lab::new(LabSpec::new(1)).expect("lab");
+    let vip = format!("{}/24", lab.vip4());
+    let master = lab
+        .start_daemon(1, ours(), &config(&lab, 150, ""))
+        .expect("ours");
+    assert!(
+        wait_until(LONG, || lab.has_address(1, &vip)),
+        "{}",
+        master.log()
+    );
+    let ns = lab.ns_name(1).expect("ns");
+    let st = std::process::Command::new("ip")
+        .args(["-n", &ns, "addr", "del", &vip, "dev", "eth0"])
+        .status()
+        .expect("ip");
+    assert!(st.success());
+    assert!(
+        wait_until(LONG, || lab.has_address(1, &vip)),
+        "the VIP was not put back:\n{}",
+        master.log()
+    );
+    assert!(master.log().contains("putting it back"));
+    drop(master);
+    lab.down().expect("teardown");
+}

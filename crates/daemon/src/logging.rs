@@ -1,0 +1,116 @@
+//! Log lines the way keepalived writes them: to the console with `-l`, to syslog (ident
+//! `Keepalived_vrrp`, facility daemon unless `-S`) unless `-G`; and systemd readiness
+//! notifications when `NOTIFY_SOCKET` is set.
+
+use std::io::Write;
+use std::os::unix::net::UnixDatagram;
+use std::sync::OnceLock;
+
+/// Where log lines go.
+#[derive(Debug, Clone)]
+pub struct LogConfig {
+    /// `-l`: also the console (stderr).
+    pub console: bool,
+    /// Not `-G`: syslog through /dev/log.
+    pub syslog: bool,
+    /// Syslog facility number (3 = daemon).
+    pub facility: u8,
+}
+
+static CONFIG: OnceLock<LogConfig> = OnceLock::new();
+static SYSLOG: OnceLock<Option<UnixDatagram>> = OnceLock::new();
+
+/// Sets the destinations once, at start-up.
+pub fn init(cfg: LogConfig) {
+    let _ = CONFIG.set(cfg);
+}
+
+/// The facility number of `-S` (`0-7` = local0-7, `local0-7`, `user`, `daemon`).
+pub fn facility(arg: Option<&str>) -> u8 {
+    match arg {
+        Some("user") => 1,
+        Some(s) => {
+            let n = s.strip_prefix("local").unwrap_or(s);
+            n.parse::<u8>()
+                .ok()
+                .filter(|n| *n <= 7)
+                .map_or(3, |n| 16 + n)
+        }
+        None => 3,
+    }
+}
+
+/// Writes one line (ident `Keepalived_vrrp`).
+pub fn log(line: &str) {
+    let cfg = CONFIG.get().cloned().unwrap_or(LogConfig {
+        console: true,
+        syslog: false,
+        facility: 3,
+    });
+    if cfg.console {
+        let mut err = std::io::stderr().lock();
+        let _ = writeln!(err, "Keepalived_vrrp: {line}");
+    }
+    if cfg.syslog {
+        let sock = SYSLOG.get_or_init(|| {
+            let s = UnixDatagram::unbound().ok()?;
+            s.connect("/dev/log").ok()?;
+            Some(s)
+        });
+        if let Some(s) = sock {
+            // Priority: facility * 8 + notice (5).
+            let pri = u16::from(cfg.facility) * 8 + 5;
+            let msg = format!("<{pri}>Keepalived_vrrp[{}]: {line}", std::process::id());
+            let _ = s.send(msg.as_bytes());
+        }
+    }
+}
+
+/// Tells systemd our state (`READY=1`, `RELOADING=1`, `STOPPING=1`) when it asked to be told.
+pub fn sd_notify(state: &str) {
+    let Ok(path) = std::env::var("NOTIFY_SOCKET") else {
+        return;
+    };
+    let Ok(sock) = UnixDatagram::unbound() else {
+        return;
+    };
+    if let Some(name) = path.strip_prefix('@') {
+        use std::os::linux::net::SocketAddrExt;
+        if let Ok(addr) = std::os::unix::net::SocketAddr::from_abstract_name(name.as_bytes()) {
+            let _ = sock.send_to_addr(state.as_bytes(), &addr);
+        }
+    } else {
+        let _ = sock.send_to(state.as_bytes(), &path);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn facilities() {
+        assert_eq!(facility(None), 3);
+        assert_eq!(facility(Some("daemon")), 3);
+        assert_eq!(facility(Some("user")), 1);
+        assert_eq!(facility(Some("local2")), 18);
+        assert_eq!(facility(Some("5")), 21);
+    }
+
+    #[test]
+    fn sd_notify_reaches_the_socket() {
+        let dir = std::env::temp_dir().join(format!("ka-notify-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("dir");
+        let path = dir.join("notify.sock");
+        let _ = std::fs::remove_file(&path);
+        let server = UnixDatagram::bind(&path).expect("bind");
+        // The variable is process-wide: set and use it in this test only.
+        std::env::set_var("NOTIFY_SOCKET", &path);
+        sd_notify("READY=1");
+        std::env::remove_var("NOTIFY_SOCKET");
+        let mut buf = [0u8; 64];
+        let n = server.recv(&mut buf).expect("recv");
+        assert_eq!(&buf[..n], b"READY=1");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}
