@@ -456,3 +456,81 @@ fn a_vip_deleted_from_outside_is_put_back() {
     drop(master);
     lab.down().expect("teardown");
 }
+
+#[test]
+fn partition_heals_to_one_master_and_the_client_follows() {
+    if !require_root_or_skip("partition_heals_to_one_master_and_the_client_follows") {
+        return;
+    }
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let lab = Lab::new(LabSpec::new(2)).expect("lab");
+    let vip4 = lab.vip4();
+    let vip = format!("{vip4}/24");
+    let a = lab
+        .start_daemon(1, ours(), &config(&lab, 150, ""))
+        .expect("a");
+    let b = lab
+        .start_daemon(2, ours(), &config(&lab, 100, ""))
+        .expect("b");
+    assert!(wait_until(LONG, || lab.has_address(1, &vip)), "{}", a.log());
+    // Router 1 leaves the bridge with its link up: each side has a master.
+    lab.detach(1).expect("detach");
+    assert!(wait_until(LONG, || lab.has_address(2, &vip)), "{}", b.log());
+    assert!(lab.has_address(1, &vip), "router 1 gave up without cause");
+    // Heal: one master again, quickly, and the client's ARP follows it.
+    lab.attach(1).expect("attach");
+    assert!(
+        wait_until(LONG, || !lab.has_address(2, &vip)
+            && lab.has_address(1, &vip)),
+        "still two masters:\n{}\n{}",
+        a.log(),
+        b.log()
+    );
+    assert!(
+        wait_until(LONG, || lab.arp_owner(&vip4) == Some(1)),
+        "the client still goes to router 2"
+    );
+    drop((a, b));
+    lab.down().expect("teardown");
+}
+
+#[test]
+fn nopreempt_and_owner() {
+    if !require_root_or_skip("nopreempt_and_owner") {
+        return;
+    }
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let lab = Lab::new(LabSpec::new(2)).expect("lab");
+    let vip = format!("{}/24", lab.vip4());
+    // nopreempt: the higher priority that arrives later does not take over.
+    let low = lab
+        .start_daemon(2, ours(), &config(&lab, 100, "    nopreempt\n"))
+        .expect("low");
+    assert!(
+        wait_until(LONG, || lab.has_address(2, &vip)),
+        "{}",
+        low.log()
+    );
+    let high = lab
+        .start_daemon(1, ours(), &config(&lab, 150, "    nopreempt\n"))
+        .expect("high");
+    std::thread::sleep(Duration::from_secs(1));
+    assert!(
+        lab.has_address(2, &vip) && !lab.has_address(1, &vip),
+        "preempted despite nopreempt:\n{}",
+        high.log()
+    );
+    drop(high);
+    // An address owner (255, state MASTER) takes over at once.
+    let owner_conf = config(&lab, 255, "").replace("state BACKUP", "state MASTER");
+    let owner = lab.start_daemon(1, ours(), &owner_conf).expect("owner");
+    assert!(
+        wait_until(LONG, || lab.has_address(1, &vip)
+            && !lab.has_address(2, &vip)),
+        "owner did not take over:\n{}",
+        owner.log()
+    );
+    assert!(owner.log().contains("address owner"), "{}", owner.log());
+    drop((owner, low));
+    lab.down().expect("teardown");
+}
