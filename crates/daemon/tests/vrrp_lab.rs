@@ -534,3 +534,107 @@ fn nopreempt_and_owner() {
     drop((owner, low));
     lab.down().expect("teardown");
 }
+
+#[test]
+fn our_adverts_have_good_checksums_for_tshark_and_a_flood_changes_nothing() {
+    if !require_root_or_skip(
+        "our_adverts_have_good_checksums_for_tshark_and_a_flood_changes_nothing",
+    ) {
+        return;
+    }
+    if std::process::Command::new("tshark")
+        .arg("-v")
+        .output()
+        .is_err()
+    {
+        if std::env::var("CI").is_ok_and(|v| v == "true") {
+            panic!("tshark is not installed (CI=true: a skip is a failure)");
+        }
+        eprintln!("*** SKIPPED: tshark is not installed ***");
+        return;
+    }
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let lab = Lab::new(LabSpec::new(2)).expect("lab");
+    let vip = format!("{}/24", lab.vip4());
+    let cap = lab.capture("ip proto 112").expect("capture");
+    let mut master = lab
+        .start_daemon(1, ours(), &config(&lab, 150, ""))
+        .expect("master");
+    let mut backup = lab
+        .start_daemon(2, ours(), &config(&lab, 100, ""))
+        .expect("backup");
+    assert!(
+        wait_until(LONG, || lab.has_address(1, &vip)),
+        "{}",
+        master.log()
+    );
+    std::thread::sleep(Duration::from_millis(500));
+    // A flood of bad adverts from the client: wrong TTL (the kernel's 64), a bad checksum,
+    // a wrong VRID, garbage. Thousands per second for a second.
+    let flood = r#"
+import socket, time
+s = socket.socket(socket.AF_INET, socket.SOCK_RAW, 112)
+s.setsockopt(socket.SOL_SOCKET, socket.SO_BINDTODEVICE, b"eth0")
+s.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_IF, socket.inet_aton(MYIP))
+good = bytes([0x31, 51, 200, 1, 0, 10, 0, 0, 10, 200, 0, 100])
+bad_ck = bytes([0x31, 51, 200, 1, 0, 10, 0x12, 0x34, 10, 200, 0, 100])
+other = bytes([0x31, 77, 200, 1, 0, 10, 0, 0, 10, 200, 0, 100])
+junk = bytes(range(40))
+end = time.time() + 1.0
+n = 0
+while time.time() < end:
+    for p in (good, bad_ck, other, junk):
+        s.sendto(p, ("224.0.0.18", 0))
+        n += 1
+print(n)
+"#;
+    let flood = flood.replace("MYIP", &format!("\"{}\"", lab.client_ip4()));
+    let out = lab
+        .exec(ka_lab::Node::Client, &["python3", "-c", &flood])
+        .expect("flood");
+    let sent: u64 = String::from_utf8_lossy(&out.stdout)
+        .trim()
+        .parse()
+        .unwrap_or(0);
+    assert!(sent > 1000, "the flood did not run: {:?}", out);
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(
+        lab.has_address(1, &vip) && !lab.has_address(2, &vip),
+        "the flood changed state"
+    );
+    assert_eq!(
+        master.log().matches("Entering MASTER STATE").count(),
+        1,
+        "{}",
+        master.log()
+    );
+    master.signal(Signal::SIGUSR2).expect("usr2");
+    assert!(
+        wait_until(LONG, || master.log().contains("bad_ttl")),
+        "{}",
+        master.log()
+    );
+    backup.signal(Signal::SIGUSR2).expect("usr2");
+    std::thread::sleep(Duration::from_millis(200));
+    let pcap = cap.stop().expect("stop");
+    // Every advert of ours on the wire has a good checksum.
+    let t = std::process::Command::new("tshark")
+        .args(["-r"])
+        .arg(&pcap)
+        .args([
+            "-Y",
+            "vrrp && ip.ttl == 255",
+            "-T",
+            "fields",
+            "-e",
+            "vrrp.checksum.status",
+        ])
+        .output()
+        .expect("tshark");
+    let statuses = String::from_utf8_lossy(&t.stdout);
+    let lines: Vec<&str> = statuses.lines().filter(|l| !l.is_empty()).collect();
+    assert!(lines.len() > 5, "no adverts captured: {statuses}");
+    assert!(lines.iter().all(|l| *l == "1"), "bad checksums: {lines:?}");
+    drop((master, backup));
+    lab.down().expect("teardown");
+}
