@@ -17,8 +17,12 @@ use crate::vrrp_driver::{Driver, Edge};
 use crate::vrrp_setup::{self, InterfaceAddresses, Setup, TrackerKey};
 use anyhow::Context;
 use ka_config::model::{Config, Instance, Notify, VirtualAddress, VrrpScript};
+use ka_config::model::{RouteLine, RuleLine};
 use ka_sys::garp::{interface_info, GarpSocket, NaSocket};
-use ka_sys::netlink::{ipv4_broadcast, AddrFlags, AddressSpec, Event, Netlink, Watcher};
+use ka_sys::netlink::{
+    ipv4_broadcast, AddrFlags, AddressSpec, Event, Family as NlFamily, IpPrefix, Netlink,
+    RouteKind, RouteSpec, RuleAction, RuleSpec, Watcher,
+};
 use ka_sys::vrrp_socket::{Family, SocketOptions, VrrpSocket};
 use ka_vrrp::engine::{Engine, Input, InstanceId, Packet};
 use ka_vrrp::instance::{generic_notify_args, NotifyTarget, State};
@@ -66,6 +70,12 @@ enum Work {
     Run {
         argv: Vec<String>,
     },
+    /// `virtual_routes` / `virtual_rules`: added after the addresses, removed before them.
+    Routes {
+        add: bool,
+        routes: Vec<RouteSpec>,
+        rules: Vec<RuleSpec>,
+    },
     /// Answered once everything queued before it is done (shutdown ordering).
     Flush(Sender<()>),
 }
@@ -103,6 +113,7 @@ struct SysEdge {
     socket_of: Vec<usize>,
     src_of: Vec<IpAddr>,
     addresses: Vec<Vec<AddressSpec>>,
+    routes: Vec<(Vec<RouteSpec>, Vec<RuleSpec>)>,
     garp_of: Vec<(String, Vec<Ipv4Addr>, Vec<Ipv6Addr>)>,
     notify: Vec<Notify>,
     notify_names: Vec<String>,
@@ -136,25 +147,28 @@ impl Edge for SysEdge {
         }
     }
     fn add_addresses(&mut self, instance: InstanceId) {
-        let specs = self.addresses.get(instance).cloned().unwrap_or_default();
-        if specs.len() <= INLINE_ADDRESSES {
-            if let Some(nl) = self.nl.as_mut() {
-                let mut ok = true;
-                for s in &specs {
-                    if let Err(e) = nl.add_address(s) {
-                        if !e.already_done() {
-                            log(&format!("adding {} failed: {e}", s.address));
-                            ok = false;
-                        }
-                    }
-                }
-                self.inbox.send(Input::AddressesApplied { instance, ok });
-                return;
+        self.add_vips(instance);
+        // Routes and rules after the addresses (a route may use a VIP as its source).
+        if let Some((routes, rules)) = self.routes.get(instance).cloned() {
+            if !routes.is_empty() || !rules.is_empty() {
+                let _ = self.work.send(Work::Routes {
+                    add: true,
+                    routes,
+                    rules,
+                });
             }
         }
-        let _ = self.work.send(Work::Add { instance, specs });
     }
     fn remove_addresses(&mut self, instance: InstanceId) {
+        if let Some((routes, rules)) = self.routes.get(instance).cloned() {
+            if !routes.is_empty() || !rules.is_empty() {
+                let _ = self.work.send(Work::Routes {
+                    add: false,
+                    routes,
+                    rules,
+                });
+            }
+        }
         let specs = self.addresses.get(instance).cloned().unwrap_or_default();
         let _ = self.work.send(Work::Remove { specs });
     }
@@ -218,6 +232,27 @@ impl Edge for SysEdge {
 }
 
 impl SysEdge {
+    /// Adds an instance's addresses: inline for a few, through the worker for more.
+    fn add_vips(&mut self, instance: InstanceId) {
+        let specs = self.addresses.get(instance).cloned().unwrap_or_default();
+        if specs.len() <= INLINE_ADDRESSES {
+            if let Some(nl) = self.nl.as_mut() {
+                let mut ok = true;
+                for s in &specs {
+                    if let Err(e) = nl.add_address(s) {
+                        if !e.already_done() {
+                            log(&format!("adding {} failed: {e}", s.address));
+                            ok = false;
+                        }
+                    }
+                }
+                self.inbox.send(Input::AddressesApplied { instance, ok });
+                return;
+            }
+        }
+        let _ = self.work.send(Work::Add { instance, specs });
+    }
+
     fn instance_notify(&self, name: &str) -> Option<Notify> {
         self.notify_names
             .iter()
@@ -276,6 +311,140 @@ fn address_spec(a: &VirtualAddress, default_if: &str) -> Option<AddressSpec> {
         _ => None,
     };
     Some(spec)
+}
+
+/// A routing table by number or by the names every system has.
+fn table(t: &str) -> Option<u32> {
+    match t {
+        "main" => Some(254),
+        "local" => Some(255),
+        "default" => Some(253),
+        n => n.parse().ok(),
+    }
+}
+
+/// The netlink spec of a `virtual_routes` line (the common forms; others are logged).
+fn route_spec(r: &RouteLine, default_if: &str) -> Option<RouteSpec> {
+    let opt = |k: &str| {
+        r.options
+            .iter()
+            .find(|(n, _)| n == k)
+            .map(|(_, v)| v.as_str())
+    };
+    let gateway = opt("via")
+        .or(opt("gw"))
+        .and_then(|g| g.parse::<IpAddr>().ok());
+    let v6 = r.to.contains(':') || gateway.is_some_and(|g| g.is_ipv6());
+    let dst = if r.to == "default" {
+        IpPrefix::new(
+            if v6 {
+                IpAddr::V6(Ipv6Addr::UNSPECIFIED)
+            } else {
+                IpAddr::V4(Ipv4Addr::UNSPECIFIED)
+            },
+            0,
+        )
+    } else {
+        let (a, len) = ka_config::model::addr::parse_prefix(&r.to)?;
+        IpPrefix::new(a, len)
+    };
+    let mut spec = RouteSpec::new(dst);
+    spec.gateway = gateway;
+    let dev = opt("dev").or(opt("oif"));
+    let unicast = r.kind.as_deref().is_none_or(|k| k == "unicast");
+    if unicast && (dev.is_some() || gateway.is_none()) {
+        spec.ifindex = interface_info(dev.unwrap_or(default_if))
+            .ok()
+            .map(|i| i.index);
+    }
+    spec.src = opt("src").and_then(|a| a.parse().ok());
+    if let Some(t) = opt("table").and_then(table) {
+        spec.table = t;
+    }
+    spec.metric = opt("metric")
+        .or(opt("priority"))
+        .or(opt("preference"))
+        .and_then(|m| m.parse().ok());
+    spec.scope = opt("scope").and_then(scope);
+    spec.kind = match r.kind.as_deref() {
+        Some("blackhole") => RouteKind::Blackhole,
+        Some("unreachable") => RouteKind::Unreachable,
+        Some("prohibit") => RouteKind::Prohibit,
+        _ => RouteKind::Unicast,
+    };
+    spec.protocol = opt("proto")
+        .or(opt("protocol"))
+        .and_then(|p| p.parse().ok());
+    Some(spec)
+}
+
+/// The netlink spec of a `virtual_rules` line (the common forms).
+fn rule_spec(r: &RuleLine) -> Option<RuleSpec> {
+    let opt = |k: &str| {
+        r.options
+            .iter()
+            .find(|(n, _)| n == k)
+            .map(|(_, v)| v.as_str())
+    };
+    let flag = |k: &str| r.options.iter().any(|(n, _)| n == k);
+    let prefix = |v: Option<&str>| {
+        v.filter(|v| *v != "all")
+            .and_then(ka_config::model::addr::parse_prefix)
+            .map(|(a, l)| IpPrefix::new(a, l))
+    };
+    let from = prefix(opt("from"));
+    let to = prefix(opt("to"));
+    let v6 = r.inet6
+        || from
+            .as_ref()
+            .or(to.as_ref())
+            .is_some_and(|p| p.addr.is_ipv6());
+    let action = if let Some(t) = opt("table").or(opt("lookup")).and_then(table) {
+        RuleAction::Table(t)
+    } else if flag("blackhole") {
+        RuleAction::Blackhole
+    } else if flag("unreachable") {
+        RuleAction::Unreachable
+    } else if flag("prohibit") {
+        RuleAction::Prohibit
+    } else {
+        return None;
+    };
+    let mut spec = RuleSpec::new(if v6 { NlFamily::V6 } else { NlFamily::V4 }, action);
+    spec.from = from;
+    spec.to = to;
+    spec.priority = opt("preference")
+        .or(opt("priority"))
+        .or(opt("pref"))
+        .and_then(|p| p.parse().ok());
+    if let Some(m) = opt("fwmark") {
+        let (mark, mask) = m.split_once('/').map_or((m, None), |(a, b)| (a, Some(b)));
+        spec.fwmark = number(mark);
+        spec.fwmask = mask.and_then(number);
+    }
+    spec.iif = opt("iif").map(String::from);
+    spec.oif = opt("oif").map(String::from);
+    Some(spec)
+}
+
+/// A number written in decimal or `0x` hex (fwmarks).
+fn number(x: &str) -> Option<u32> {
+    match x.strip_prefix("0x") {
+        Some(h) => u32::from_str_radix(h, 16).ok(),
+        None => x.parse().ok(),
+    }
+}
+
+/// Routes and rules of an instance.
+fn instance_routes(inst: &Instance) -> (Vec<RouteSpec>, Vec<RuleSpec>) {
+    let ifname = inst.interface.clone().unwrap_or_default();
+    let routes = inst
+        .virtual_routes
+        .iter()
+        .filter_map(|r| route_spec(r, &ifname))
+        .collect();
+    let rules = inst.virtual_rules.iter().filter_map(rule_spec).collect();
+    (routes, rules)
 }
 
 fn instance_addresses(inst: &Instance) -> Vec<AddressSpec> {
@@ -369,6 +538,33 @@ fn worker(rx: Receiver<Work>, inbox: Inbox) {
                             });
                         }
                         Err(e) => log(&format!("cannot run {prog}: {e}")),
+                    }
+                }
+            }
+            Work::Routes { add, routes, rules } => {
+                if let Some(nl) = nl.as_mut() {
+                    if add {
+                        for r in &routes {
+                            if let Err(e) = nl.add_route(r) {
+                                if !e.already_done() {
+                                    log(&format!("adding route to {:?} failed: {e}", r.dst));
+                                }
+                            }
+                        }
+                        for r in &rules {
+                            if let Err(e) = nl.add_rule(r) {
+                                if !e.already_done() {
+                                    log(&format!("adding rule failed: {e}"));
+                                }
+                            }
+                        }
+                    } else {
+                        for r in &rules {
+                            let _ = nl.del_rule(r);
+                        }
+                        for r in &routes {
+                            let _ = nl.del_route(r);
+                        }
                     }
                 }
             }
@@ -633,6 +829,7 @@ fn reload_config(
     edge.socket_of = socket_of;
     edge.src_of = src_of;
     edge.addresses = cfg.instances.iter().map(instance_addresses).collect();
+    edge.routes = cfg.instances.iter().map(instance_routes).collect();
     edge.garp_of = garp_table(&cfg);
     edge.notify = cfg.instances.iter().map(|i| i.notify.clone()).collect();
     edge.notify_names = cfg.instances.iter().map(|i| i.name.clone()).collect();
@@ -780,6 +977,7 @@ pub fn run(
         socket_of,
         src_of,
         addresses,
+        routes: cfg.instances.iter().map(instance_routes).collect(),
         garp_of,
         notify,
         notify_names,

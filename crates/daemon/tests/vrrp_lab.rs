@@ -638,3 +638,73 @@ print(n)
     drop((master, backup));
     lab.down().expect("teardown");
 }
+
+#[test]
+fn virtual_routes_and_rules_follow_mastership() {
+    if !require_root_or_skip("virtual_routes_and_rules_follow_mastership") {
+        return;
+    }
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let lab = Lab::new(LabSpec::new(2)).expect("lab");
+    let vip = format!("{}/24", lab.vip4());
+    let gw = lab.client_ip4();
+    let extra = format!(
+        "    virtual_routes {{\n        10.201.0.0/16 via {gw} dev eth0\n        blackhole 10.202.0.0/16\n    }}\n\
+         \x20   virtual_rules {{\n        from 10.203.0.0/16 table 100 preference 1000\n    }}\n"
+    );
+    let mut a = lab
+        .start_daemon(1, ours(), &config(&lab, 150, &extra))
+        .expect("a");
+    let b = lab
+        .start_daemon(2, ours(), &config(&lab, 100, &extra))
+        .expect("b");
+    let routes = |r: usize| {
+        let ns = lab.ns_name(r).expect("ns");
+        let out = std::process::Command::new("ip")
+            .args(["-n", &ns, "route", "show", "table", "all"])
+            .output()
+            .expect("ip");
+        let rules = std::process::Command::new("ip")
+            .args(["-n", &ns, "rule"])
+            .output()
+            .expect("ip");
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&rules.stdout)
+        )
+    };
+    let has_all = |r: usize| {
+        let t = routes(r);
+        t.contains("10.201.0.0/16 via")
+            && t.contains("blackhole 10.202.0.0/16")
+            && t.contains("1000:\tfrom 10.203.0.0/16 lookup 100")
+    };
+    assert!(
+        wait_until(LONG, || lab.has_address(1, &vip) && has_all(1)),
+        "master:\n{}\n{}",
+        routes(1),
+        a.log()
+    );
+    assert!(
+        !routes(2).contains("10.201.0.0/16"),
+        "the backup installed routes:\n{}",
+        routes(2)
+    );
+    // Hand over: the routes and the rule move with the VIP.
+    a.signal(Signal::SIGTERM).expect("term");
+    assert!(a.wait_exit(Duration::from_secs(3)).is_some());
+    assert!(
+        wait_until(LONG, || has_all(2)),
+        "new master:\n{}\n{}",
+        routes(2),
+        b.log()
+    );
+    let t1 = routes(1);
+    assert!(
+        !t1.contains("10.201.0.0/16") && !t1.contains("10.203.0.0/16"),
+        "left behind:\n{t1}"
+    );
+    drop(b);
+    lab.down().expect("teardown");
+}
