@@ -708,3 +708,60 @@ fn virtual_routes_and_rules_follow_mastership() {
     drop(b);
     lab.down().expect("teardown");
 }
+
+#[test]
+fn track_interface_weight_and_fault() {
+    if !require_root_or_skip("track_interface_weight_and_fault") {
+        return;
+    }
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let lab = Lab::new(LabSpec::new(2)).expect("lab");
+    let vip = format!("{}/24", lab.vip4());
+    let ns = lab.ns_name(1).expect("ns");
+    let ip = |args: &[&str]| {
+        let st = std::process::Command::new("ip")
+            .arg("-n")
+            .arg(&ns)
+            .args(args)
+            .status()
+            .expect("ip");
+        assert!(st.success(), "ip {args:?}");
+    };
+    // Two extra links in router 1: t0 (weighted) and u0 (unweighted), each a veth whose peer we
+    // can take down to cut its carrier.
+    ip(&["link", "add", "t0", "type", "veth", "peer", "name", "t1"]);
+    ip(&["link", "add", "u0", "type", "veth", "peer", "name", "u1"]);
+    for l in ["t0", "t1", "u0", "u1"] {
+        ip(&["link", "set", l, "up"]);
+    }
+    let extra = "    track_interface {\n        t0 weight -60\n        u0\n    }\n";
+    let a = lab
+        .start_daemon(1, ours(), &config(&lab, 150, extra))
+        .expect("a");
+    let b = lab
+        .start_daemon(2, ours(), &config(&lab, 100, ""))
+        .expect("b");
+    assert!(wait_until(LONG, || lab.has_address(1, &vip)), "{}", a.log());
+    // t0 loses carrier: 150 - 60 = 90 < 100: router 2 preempts.
+    ip(&["link", "set", "t1", "down"]);
+    assert!(
+        wait_until(LONG, || lab.has_address(2, &vip)
+            && !lab.has_address(1, &vip)),
+        "no preemption after the weighted interface went down:\n{}\n{}",
+        a.log(),
+        b.log()
+    );
+    // Back up: router 1 preempts again.
+    ip(&["link", "set", "t1", "up"]);
+    assert!(wait_until(LONG, || lab.has_address(1, &vip)), "{}", a.log());
+    // u0 (weight 0) down: FAULT.
+    ip(&["link", "set", "u1", "down"]);
+    assert!(
+        wait_until(LONG, || a.log().contains("Entering FAULT STATE")
+            && lab.has_address(2, &vip)),
+        "{}",
+        a.log()
+    );
+    drop((a, b));
+    lab.down().expect("teardown");
+}
