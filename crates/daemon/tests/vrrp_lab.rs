@@ -765,3 +765,39 @@ fn track_interface_weight_and_fault() {
     drop((a, b));
     lab.down().expect("teardown");
 }
+
+#[test]
+fn vrrp_script_failure_moves_the_vip() {
+    if !require_root_or_skip("vrrp_script_failure_moves_the_vip") {
+        return;
+    }
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let lab = Lab::new(LabSpec::new(2)).expect("lab");
+    let vip = format!("{}/24", lab.vip4());
+    let flag = lab.dir().join("healthy");
+    std::fs::write(&flag, "ok").expect("flag");
+    let script = format!(
+        "vrrp_script chk {{\n    script \"/usr/bin/test -f {}\"\n    interval 0.2\n    weight -60\n    fall 1\n    rise 1\n}}\n",
+        flag.display()
+    );
+    let conf = format!(
+        "{script}{}",
+        config(&lab, 150, "    track_script {\n        chk\n    }\n")
+    );
+    let a = lab.start_daemon(1, ours(), &conf).expect("a");
+    let b = lab
+        .start_daemon(2, ours(), &config(&lab, 100, ""))
+        .expect("b");
+    assert!(wait_until(LONG, || lab.has_address(1, &vip)), "{}", a.log());
+    std::fs::remove_file(&flag).expect("rm");
+    assert!(
+        wait_until(LONG, || lab.has_address(2, &vip)
+            && !lab.has_address(1, &vip)),
+        "the failing script did not move the VIP:\n{}",
+        a.log()
+    );
+    std::fs::write(&flag, "ok").expect("flag");
+    assert!(wait_until(LONG, || lab.has_address(1, &vip)), "{}", a.log());
+    drop((a, b));
+    lab.down().expect("teardown");
+}
