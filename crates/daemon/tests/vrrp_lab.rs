@@ -801,3 +801,49 @@ fn vrrp_script_failure_moves_the_vip() {
     drop((a, b));
     lab.down().expect("teardown");
 }
+
+#[test]
+fn notify_scripts_get_keepalived_arguments() {
+    if !require_root_or_skip("notify_scripts_get_keepalived_arguments") {
+        return;
+    }
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let lab = Lab::new(LabSpec::new(1)).expect("lab");
+    let vip = format!("{}/24", lab.vip4());
+    let out = lab.dir().join("notify.log");
+    let script = lab.dir().join("notify.sh");
+    std::fs::write(
+        &script,
+        format!("#!/bin/sh\necho \"$@\" >> {}\n", out.display()),
+    )
+    .expect("script");
+    let chmod = std::process::Command::new("chmod")
+        .arg("755")
+        .arg(&script)
+        .status()
+        .expect("chmod");
+    assert!(chmod.success());
+    let extra = format!(
+        "    notify_master \"{s} master\"\n    notify_backup \"{s} backup\"\n    notify {s}\n",
+        s = script.display()
+    );
+    let mut a = lab
+        .start_daemon(1, ours(), &config(&lab, 150, &extra))
+        .expect("a");
+    assert!(wait_until(LONG, || lab.has_address(1, &vip)), "{}", a.log());
+    let read = || std::fs::read_to_string(&out).unwrap_or_default();
+    assert!(
+        wait_until(LONG, || read().contains("INSTANCE VI_1 MASTER 150")
+            && read().contains("master")),
+        "notify lines:\n{}",
+        read()
+    );
+    assert!(
+        read().contains("INSTANCE VI_1 BACKUP 150") && read().contains("backup"),
+        "{}",
+        read()
+    );
+    a.signal(Signal::SIGTERM).expect("term");
+    assert!(a.wait_exit(Duration::from_secs(3)).is_some());
+    lab.down().expect("teardown");
+}
