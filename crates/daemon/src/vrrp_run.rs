@@ -112,6 +112,8 @@ struct SysEdge {
     /// Socket of each instance.
     socket_of: Vec<usize>,
     src_of: Vec<IpAddr>,
+    /// TTL of each instance's adverts: 255, or `unicast_ttl` for unicast peers.
+    ttl_of: Vec<u8>,
     addresses: Vec<Vec<AddressSpec>>,
     routes: Vec<(Vec<RouteSpec>, Vec<RuleSpec>)>,
     garp_of: Vec<(String, Vec<Ipv4Addr>, Vec<Ipv6Addr>)>,
@@ -141,7 +143,8 @@ impl Edge for SysEdge {
             return;
         };
         if let Some(sock) = self.sockets.get_mut(s) {
-            if let Err(e) = sock.send(src, dst, msg, 255) {
+            let ttl = self.ttl_of.get(instance).copied().unwrap_or(255);
+            if let Err(e) = sock.send(src, dst, msg, ttl) {
                 log(&format!("send to {dst} failed: {e}"));
             }
         }
@@ -730,6 +733,20 @@ fn socket_table(
     Ok((socket_of, src_of))
 }
 
+/// The TTL of each instance's adverts.
+fn ttl_table(cfg: &Config) -> Vec<u8> {
+    cfg.instances
+        .iter()
+        .map(|i| {
+            if i.unicast_peer.is_empty() {
+                255
+            } else {
+                i.unicast_ttl
+            }
+        })
+        .collect()
+}
+
 /// The GARP / NA targets of each instance.
 fn garp_table(cfg: &Config) -> Vec<(String, Vec<Ipv4Addr>, Vec<Ipv6Addr>)> {
     cfg.instances
@@ -828,6 +845,7 @@ fn reload_config(
     };
     edge.socket_of = socket_of;
     edge.src_of = src_of;
+    edge.ttl_of = ttl_table(&cfg);
     edge.addresses = cfg.instances.iter().map(instance_addresses).collect();
     edge.routes = cfg.instances.iter().map(instance_routes).collect();
     edge.garp_of = garp_table(&cfg);
@@ -919,7 +937,11 @@ pub fn run(
     let mut keys: Vec<(String, bool)> = Vec::new();
     let (socket_of, src_of) = socket_table(&setup, &mut sockets, &mut keys)?;
     let garp_of = garp_table(&cfg);
-    let (wake_r, wake_w) = nix::unistd::pipe().context("wake pipe")?;
+    // Non-blocking both ways: a full pipe must never block a reporting thread (the message is
+    // in the channel already, and every wake-up drains the whole channel).
+    let (wake_r, wake_w) =
+        nix::unistd::pipe2(nix::fcntl::OFlag::O_NONBLOCK | nix::fcntl::OFlag::O_CLOEXEC)
+            .context("wake pipe")?;
     let (in_tx, in_rx) = channel::<Msg>();
     let inbox = Inbox {
         tx: in_tx,
@@ -976,6 +998,7 @@ pub fn run(
         sockets,
         socket_of,
         src_of,
+        ttl_of: ttl_table(&cfg),
         addresses,
         routes: cfg.instances.iter().map(instance_routes).collect(),
         garp_of,
@@ -1079,7 +1102,7 @@ pub fn run(
         }
         if wake_ready {
             let mut sink = [0u8; 256];
-            let _ = nix::unistd::read(&wake_r, &mut sink);
+            while matches!(nix::unistd::read(&wake_r, &mut sink), Ok(n) if n > 0) {}
             while let Ok(msg) = in_rx.try_recv() {
                 match msg {
                     Msg::Input(input) => driver.input(clock::now(), input),
