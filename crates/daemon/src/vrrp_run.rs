@@ -905,6 +905,47 @@ fn reload_config(
     Some((cfg, setup))
 }
 
+/// Logs dropped adverts per (instance, reason) at a limited rate: the first drop at once, then
+/// at most one line a minute with the count since the last line, so a flood never becomes a
+/// log storm.
+#[derive(Default)]
+struct DropLog {
+    logged:
+        BTreeMap<(Option<InstanceId>, ka_vrrp::packet::DropReason), (u64, ka_vrrp::time::Instant)>,
+}
+
+/// Shortest gap between two drop lines for the same instance and reason.
+const DROP_LOG_INTERVAL: Duration = Duration::from_secs(60);
+
+impl DropLog {
+    fn report(&mut self, driver: &Driver<SysEdge>, now: ka_vrrp::time::Instant) {
+        for (key, &count) in driver.engine().drop_counters() {
+            let (seen, at) = self
+                .logged
+                .get(key)
+                .copied()
+                .unwrap_or((0, ka_vrrp::time::Instant(0)));
+            let first = seen == 0;
+            if count > seen && (first || now - at >= DROP_LOG_INTERVAL) {
+                let who = key
+                    .0
+                    .and_then(|id| driver.engine().instance(id))
+                    .map_or_else(
+                        || "(no instance)".to_string(),
+                        |i| format!("({})", i.config().name),
+                    );
+                log(&format!(
+                    "{who} dropped {} advert(s): {} (counter {})",
+                    count - seen,
+                    key.1,
+                    key.1.counter_name()
+                ));
+                self.logged.insert(*key, (count, now));
+            }
+        }
+    }
+}
+
 /// Runs the VRRP side until SIGTERM/SIGINT.
 pub fn run(
     cfg: Config,
@@ -1048,6 +1089,7 @@ pub fn run(
     sd_notify("READY=1");
 
     let mut buf = vec![0u8; 65_536];
+    let mut drop_log = DropLog::default();
     loop {
         timer
             .set(driver.poll_timeout())
@@ -1094,6 +1136,7 @@ pub fn run(
                 driver.input(clock::now(), Input::Packet(packet));
             }
         }
+        drop_log.report(&driver, clock::now());
         if timer_fired {
             timer.clear();
         }

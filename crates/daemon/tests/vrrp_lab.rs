@@ -608,6 +608,13 @@ print(n)
         "{}",
         master.log()
     );
+    // Logged at a limited rate: one line per reason, not one per packet.
+    let drop_lines = master.log().matches("dropped").count();
+    assert!(
+        (1..=8).contains(&drop_lines),
+        "{drop_lines} drop lines:\n{}",
+        master.log()
+    );
     master.signal(Signal::SIGUSR2).expect("usr2");
     assert!(
         wait_until(LONG, || master.log().contains("bad_ttl")),
