@@ -93,6 +93,8 @@ enum Msg {
     Input(Input),
     /// An address disappeared from an interface (someone ran `ip addr del`).
     AddressRemoved(IpAddr),
+    /// An interface we use came back with a new ifindex: its sockets must be reopened.
+    LinkRecreated(String),
 }
 
 impl Inbox {
@@ -585,6 +587,13 @@ fn link_watcher(inbox: Inbox, trackers: Vec<(usize, String)>, own: Vec<String>) 
         return;
     };
     let mut last: BTreeMap<String, bool> = BTreeMap::new();
+    let mut index_of: BTreeMap<String, u32> = BTreeMap::new();
+    // Know today's ifindexes, so a deleted and re-created interface is recognised.
+    if let Ok(mut nl) = Netlink::open() {
+        for l in nl.links().unwrap_or_default() {
+            index_of.insert(l.name.clone(), l.ifindex);
+        }
+    }
     loop {
         let Ok(events) = w.next_events(std::time::Duration::from_secs(1)) else {
             continue;
@@ -592,8 +601,18 @@ fn link_watcher(inbox: Inbox, trackers: Vec<(usize, String)>, own: Vec<String>) 
         for ev in events {
             let (name, usable) = match ev {
                 Event::Link {
-                    name, up, running, ..
-                } => (name, up && running),
+                    ifindex,
+                    name,
+                    up,
+                    running,
+                } => {
+                    if let Some(old) = index_of.insert(name.clone(), ifindex) {
+                        if old != ifindex && own.contains(&name) {
+                            inbox.post(Msg::LinkRecreated(name.clone()));
+                        }
+                    }
+                    (name, up && running)
+                }
                 Event::LinkDeleted { name, .. } => (name, false),
                 Event::AddressRemoved(a) => {
                     inbox.post(Msg::AddressRemoved(a.address));
@@ -779,6 +798,43 @@ fn identity(spec: &ka_vrrp::engine::InstanceSpec) -> (u8, bool, String, Option<I
     )
 }
 
+/// An interface was deleted and created again: sockets bound to the old one are dead.
+fn reopen_sockets(
+    driver: &mut Driver<SysEdge>,
+    keys: &[(String, bool)],
+    setup: &Setup,
+    name: &str,
+) {
+    for (idx, (ifname, ipv6)) in keys.iter().enumerate() {
+        if ifname != name {
+            continue;
+        }
+        let family = if *ipv6 { Family::Ipv6 } else { Family::Ipv4 };
+        let mut opts = SocketOptions::multicast(family);
+        if *ipv6 {
+            opts.bind = setup
+                .instances
+                .iter()
+                .find(|s| s.config.interface == name && s.ipv6)
+                .and_then(|s| s.wire.as_ref().map(|w| w.src));
+        }
+        match VrrpSocket::open(ifname, family, opts) {
+            Ok(sock) => {
+                if let Some(slot) = driver.edge_mut().sockets.get_mut(idx) {
+                    *slot = sock;
+                }
+                log(&format!(
+                    "{name} was re-created: its VRRP socket is reopened"
+                ));
+            }
+            Err(e) => log(&format!(
+                "{name} was re-created but its socket cannot be reopened: {e}"
+            )),
+        }
+    }
+    driver.edge_mut().garp_sockets.remove(name);
+}
+
 /// A VIP deleted from outside while we are master is put back (the kernel confirms the add,
 /// and the engine then sends GARPs so clients follow it again).
 fn restore_vip(driver: &Driver<SysEdge>, addr: IpAddr) {
@@ -953,6 +1009,7 @@ pub fn run(
     vrrp_pid: Option<&str>,
     reload: &dyn Fn() -> ka_config::Loaded,
 ) -> anyhow::Result<ExitCode> {
+    let mut cfg = cfg;
     if cfg.instances.is_empty() {
         log("no vrrp_instance configured: nothing to do");
         return Ok(ExitCode::SUCCESS);
@@ -1150,6 +1207,13 @@ pub fn run(
                 match msg {
                     Msg::Input(input) => driver.input(clock::now(), input),
                     Msg::AddressRemoved(addr) => restore_vip(&driver, addr),
+                    Msg::LinkRecreated(name) => {
+                        reopen_sockets(&mut driver, &keys, &setup, &name);
+                        // Address, route and GARP targets carry ifindexes: refresh them.
+                        let edge = driver.edge_mut();
+                        edge.addresses = cfg.instances.iter().map(instance_addresses).collect();
+                        edge.routes = cfg.instances.iter().map(instance_routes).collect();
+                    }
                 }
             }
         }
@@ -1172,6 +1236,7 @@ pub fn run(
                         if let Some(new) =
                             reload_config(reload, &mut driver, &setup, &mut keys, &inbox)
                         {
+                            cfg = new.0;
                             setup = new.1;
                         }
                         sd_notify("READY=1");

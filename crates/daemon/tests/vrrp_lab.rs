@@ -854,3 +854,33 @@ fn notify_scripts_get_keepalived_arguments() {
     assert!(a.wait_exit(Duration::from_secs(3)).is_some());
     lab.down().expect("teardown");
 }
+
+#[test]
+fn an_interface_deleted_and_recreated_is_used_again() {
+    if !require_root_or_skip("an_interface_deleted_and_recreated_is_used_again") {
+        return;
+    }
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let lab = Lab::new(LabSpec::new(2)).expect("lab");
+    let vip = format!("{}/24", lab.vip4());
+    let a = lab
+        .start_daemon(1, ours(), &config(&lab, 150, ""))
+        .expect("a");
+    let b = lab
+        .start_daemon(2, ours(), &config(&lab, 100, ""))
+        .expect("b");
+    assert!(wait_until(LONG, || lab.has_address(1, &vip)), "{}", a.log());
+    // Router 1's eth0 disappears (FAULT; router 2 takes over) and comes back with a new
+    // ifindex: router 1 must use it again, advertise, and preempt.
+    lab.recreate_link(1).expect("recreate");
+    assert!(
+        wait_until(LONG, || a.log().contains("re-created")
+            && lab.has_address(1, &vip)
+            && !lab.has_address(2, &vip)),
+        "router 1 did not come back on the new interface:\n{}\n{}",
+        a.log(),
+        b.log()
+    );
+    drop((a, b));
+    lab.down().expect("teardown");
+}

@@ -202,9 +202,6 @@ impl Lab {
 
     fn add_host(&mut self, node: Node) -> Result<()> {
         let ns = self.ns_name(node)?;
-        let br = self.ns_name(Node::Bridge)?;
-        let port = self.bridge_port(node)?;
-        let mac = self.mac(node)?;
         self.add_ns(&ns)?;
         if self.spec.ipv6 {
             // A fresh veth's link-local would be tentative for 1-2 s; VRRPv3 over IPv6 needs it now.
@@ -225,6 +222,15 @@ impl Lab {
             )?;
         }
         ip(&["-n", &ns, "link", "set", "lo", "up"])?;
+        self.create_link(node)
+    }
+
+    /// Creates a host's `eth0` (and its bridge port), addresses it and brings it up.
+    fn create_link(&self, node: Node) -> Result<()> {
+        let ns = self.ns_name(node)?;
+        let br = self.ns_name(Node::Bridge)?;
+        let port = self.bridge_port(node)?;
+        let mac = self.mac(node)?;
         // Created inside the host's namespace with the peer put straight into the bridge
         // namespace: no interface ever exists in the root namespace.
         ip(&[
@@ -628,6 +634,15 @@ impl Lab {
         let mut a = vec!["-n", br.as_str(), "link", "set", port.as_str()];
         a.extend_from_slice(args);
         ip(&a).map(|_| ())
+    }
+
+    /// Deletes a host's `eth0` and creates it again (a new ifindex, same name, MAC and
+    /// addresses), as when a driver reloads or a VLAN is re-created.
+    pub fn recreate_link(&self, node: impl Into<Node>) -> Result<()> {
+        let node = node.into();
+        let ns = self.ns_name(node)?;
+        ip(&["-n", &ns, "link", "del", "eth0"])?;
+        self.create_link(node)
     }
 
     /// Cable pulled: the bridge-side veth goes down, so the node's eth0 loses carrier.
