@@ -153,6 +153,7 @@ fn run() -> anyhow::Result<ExitCode> {
         loaded.config,
         cli.pid.as_deref(),
         cli.vrrp_pid.as_deref(),
+        cli.dont_release_vrrp,
         &reload,
     )
 }

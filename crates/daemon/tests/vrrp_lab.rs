@@ -884,3 +884,21 @@ fn an_interface_deleted_and_recreated_is_used_again() {
     drop((a, b));
     lab.down().expect("teardown");
 }
+
+#[test]
+fn dont_release_vrrp_keeps_the_vips_at_stop() {
+    if !require_root_or_skip("dont_release_vrrp_keeps_the_vips_at_stop") {
+        return;
+    }
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let lab = Lab::new(LabSpec::new(1)).expect("lab");
+    let vip = format!("{}/24", lab.vip4());
+    let mut a = lab
+        .start_daemon_with(1, ours(), &config(&lab, 150, ""), &["-V"])
+        .expect("a");
+    assert!(wait_until(LONG, || lab.has_address(1, &vip)), "{}", a.log());
+    a.signal(Signal::SIGTERM).expect("term");
+    assert!(a.wait_exit(Duration::from_secs(3)).is_some());
+    assert!(lab.has_address(1, &vip), "-V removed the VIP:\n{}", a.log());
+    lab.down().expect("teardown");
+}
