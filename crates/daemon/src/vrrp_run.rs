@@ -716,6 +716,46 @@ fn script_runner(inbox: Inbox, tracker: usize, script: VrrpScript) {
     }
 }
 
+/// Longest wait for an IPv6 link-local to finish duplicate address detection at start-up.
+const DAD_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// Opens a VRRP socket; an IPv6 source still tentative (DAD, 1-2 s on a fresh link) cannot be
+/// bound yet, so wait for it rather than fail.
+fn open_waiting_for_dad(
+    ifname: &str,
+    family: Family,
+    opts: SocketOptions,
+) -> std::io::Result<VrrpSocket> {
+    let start = std::time::Instant::now();
+    let mut waited = false;
+    loop {
+        match VrrpSocket::open(ifname, family, opts) {
+            Err(e)
+                if family == Family::Ipv6
+                    && e.raw_os_error() == Some(libc_eaddrnotavail())
+                    && start.elapsed() < DAD_WAIT =>
+            {
+                waited = true;
+                std::thread::sleep(std::time::Duration::from_millis(100));
+            }
+            other => {
+                if other.is_ok() && waited {
+                    log(&format!(
+                        "{ifname}: the IPv6 link-local became usable after {:.1} s",
+                        start.elapsed().as_secs_f64()
+                    ));
+                }
+                return other;
+            }
+        }
+    }
+}
+
+/// EADDRNOTAVAIL (the address is not, or not yet, usable).
+fn libc_eaddrnotavail() -> i32 {
+    nix::errno::Errno::EADDRNOTAVAIL as i32
+}
+
 /// Opens the sockets the instances need (reusing open ones) and maps each instance to its
 /// socket and advert source.
 fn socket_table(
@@ -740,7 +780,7 @@ fn socket_table(
                 if spec.ipv6 {
                     opts.bind = spec.wire.as_ref().map(|w| w.src);
                 }
-                let sock = VrrpSocket::open(&ifname, family, opts)
+                let sock = open_waiting_for_dad(&ifname, family, opts)
                     .with_context(|| format!("opening the VRRP socket on {ifname}"))?;
                 sockets.push(sock);
                 keys.push(key);

@@ -902,3 +902,36 @@ fn dont_release_vrrp_keeps_the_vips_at_stop() {
     assert!(lab.has_address(1, &vip), "-V removed the VIP:\n{}", a.log());
     lab.down().expect("teardown");
 }
+
+#[test]
+fn a_tentative_ipv6_link_local_is_waited_for() {
+    if !require_root_or_skip("a_tentative_ipv6_link_local_is_waited_for") {
+        return;
+    }
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let lab = Lab::new(LabSpec::new(1).ipv6(true)).expect("lab");
+    let vip6 = lab.vip6();
+    // A fresh eth0 with duplicate address detection on: its link-local is tentative for 1-2 s.
+    let ns = lab.ns_name(1).expect("ns");
+    for k in [
+        "net.ipv6.conf.default.accept_dad=1",
+        "net.ipv6.conf.all.accept_dad=1",
+    ] {
+        let st = std::process::Command::new("ip")
+            .args(["netns", "exec", &ns, "sysctl", "-qw", k])
+            .status()
+            .expect("sysctl");
+        assert!(st.success());
+    }
+    lab.recreate_link(1).expect("recreate");
+    let conf = config(&lab, 150, "").replace(&format!("{}/24", lab.vip4()), &format!("{vip6}/64"));
+    let a = lab.start_daemon(1, ours(), &conf).expect("ours");
+    assert!(
+        wait_until(LONG, || lab.has_address(1, &vip6)),
+        "no VIP after DAD:\n{}",
+        a.log()
+    );
+    assert!(a.log().contains("became usable"), "the wait was not exercised:\n{}", a.log());
+    drop(a);
+    lab.down().expect("teardown");
+}
