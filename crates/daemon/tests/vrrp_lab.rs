@@ -931,7 +931,11 @@ fn a_tentative_ipv6_link_local_is_waited_for() {
         "no VIP after DAD:\n{}",
         a.log()
     );
-    assert!(a.log().contains("became usable"), "the wait was not exercised:\n{}", a.log());
+    assert!(
+        a.log().contains("became usable"),
+        "the wait was not exercised:\n{}",
+        a.log()
+    );
     drop(a);
     lab.down().expect("teardown");
 }
