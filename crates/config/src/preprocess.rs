@@ -416,14 +416,19 @@ impl<'a> Pre<'a> {
                 )
                 .with_help("split the configuration or use fewer repetitions");
         }
-        // Drop every generating frame above the innermost file.
+        self.drop_generated_frames();
+        false
+    }
+
+    /// Drops every generating frame (parameter expansion, `~SEQ` repetition) above the
+    /// innermost file, so a runaway expansion stops at its source.
+    fn drop_generated_frames(&mut self) {
         while matches!(
             self.stack.last(),
             Some(Frame::Lines { .. } | Frame::Repeat { .. })
         ) {
             self.stack.pop();
         }
-        false
     }
 
     /// One physical line (or piece) of a file.
@@ -593,12 +598,7 @@ impl<'a> Pre<'a> {
                             )
                             .with_help("check parameter definitions that use themselves");
                     }
-                    while matches!(
-                        self.stack.last(),
-                        Some(Frame::Lines { .. } | Frame::Repeat { .. })
-                    ) {
-                        self.stack.pop();
-                    }
+                    self.drop_generated_frames();
                     return None;
                 }
             }
@@ -656,12 +656,7 @@ impl<'a> Pre<'a> {
                         ),
                     )
                     .with_help("check parameter definitions that use themselves");
-                while matches!(
-                    self.stack.last(),
-                    Some(Frame::Lines { .. } | Frame::Repeat { .. })
-                ) {
-                    self.stack.pop();
-                }
+                self.drop_generated_frames();
                 return None;
             }
             for lines in r.multis {

@@ -1,5 +1,5 @@
-//! `keepalived-rs`: the daemon binary. Today it reads and checks configurations (`-t`,
-//! `-d`, `--config-json`); the VRRP and LVS drivers arrive with the following issues.
+//! `keepalived-rs`: the daemon binary. It reads and checks configurations (`-t`, `-d`,
+//! `--config-json`) and runs the VRRP instances; the LVS side arrives with later issues.
 
 /// mimalloc: configuration parsing allocates one small string per token, and glibc's malloc
 /// made up a third of `-t`'s time on large files.
@@ -7,20 +7,14 @@
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 mod cli;
-#[allow(dead_code)]
 mod clock;
 mod dump;
 mod env;
-// The VRRP driver that uses it is being built (issue 5).
 mod logging;
-#[allow(dead_code)]
 mod process;
-#[allow(dead_code)]
 mod vrrp_driver;
-#[allow(dead_code)]
 mod vrrp_log;
 mod vrrp_run;
-#[allow(dead_code)]
 mod vrrp_setup;
 
 use anyhow::Context;

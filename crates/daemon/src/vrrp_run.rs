@@ -21,7 +21,7 @@ use ka_config::model::{RouteLine, RuleLine};
 use ka_sys::garp::{interface_info, GarpSocket, NaSocket};
 use ka_sys::netlink::{
     ipv4_broadcast, AddrFlags, AddressSpec, Event, Family as NlFamily, IpPrefix, Netlink,
-    RouteKind, RouteSpec, RuleAction, RuleSpec, Watcher,
+    NetlinkError, RouteKind, RouteSpec, RuleAction, RuleSpec, Watcher,
 };
 use ka_sys::vrrp_socket::{Family, SocketOptions, VrrpSocket};
 use ka_vrrp::engine::{Engine, Input, InstanceId, Packet};
@@ -140,6 +140,9 @@ const INLINE_GARPS: usize = 64;
 /// Most addresses added inline on the VRRP thread; more go to the worker so that a mass
 /// takeover never holds up adverts.
 const INLINE_ADDRESSES: usize = 4;
+/// How long the VRRP thread waits for the kernel to add an address before it gives the job to
+/// the worker. The kernel answers in microseconds; this only bounds a stalled kernel.
+const INLINE_NETLINK_TIMEOUT: std::time::Duration = std::time::Duration::from_millis(20);
 
 impl Edge for SysEdge {
     fn send(&mut self, instance: InstanceId, dst: IpAddr, msg: &[u8]) {
@@ -195,16 +198,7 @@ impl Edge for SysEdge {
                 .entry(ifname.clone())
                 .or_insert_with(|| (GarpSocket::open(&ifname).ok(), NaSocket::open(&ifname).ok()));
             for _ in 0..count {
-                for a in &v4 {
-                    if let Some(g) = g.as_ref() {
-                        let _ = g.send(*a);
-                    }
-                }
-                for a in &v6 {
-                    if let Some(n) = n.as_ref() {
-                        let _ = n.send(*a);
-                    }
-                }
+                announce_once(g.as_ref(), n.as_ref(), &v4, &v6);
             }
             return;
         }
@@ -248,17 +242,13 @@ impl SysEdge {
         let specs = self.addresses.get(instance).cloned().unwrap_or_default();
         if specs.len() <= INLINE_ADDRESSES {
             if let Some(nl) = self.nl.as_mut() {
-                let mut ok = true;
-                for s in &specs {
-                    if let Err(e) = nl.add_address(s) {
-                        if !e.already_done() {
-                            log(&format!("adding {} failed: {e}", s.address));
-                            ok = false;
-                        }
-                    }
+                // A kernel that does not answer within INLINE_NETLINK_TIMEOUT hands the job to
+                // the worker (re-adding what went in is harmless): adverts must not wait.
+                if let Some(ok) = add_addresses(nl, &specs) {
+                    self.inbox.send(Input::AddressesApplied { instance, ok });
+                    return;
                 }
-                self.inbox.send(Input::AddressesApplied { instance, ok });
-                return;
+                log("netlink is slow to answer: the worker adds the addresses");
             }
         }
         let _ = self.work.send(Work::Add { instance, specs });
@@ -467,6 +457,24 @@ fn instance_addresses(inst: &Instance) -> Vec<AddressSpec> {
         .collect()
 }
 
+/// Adds addresses in order; an address already there counts as added. Some(all went in) or
+/// None when the kernel did not answer in time (the caller decides who retries).
+fn add_addresses(nl: &mut Netlink, specs: &[AddressSpec]) -> Option<bool> {
+    let mut ok = true;
+    for s in specs {
+        match nl.add_address(s) {
+            Ok(()) => {}
+            Err(NetlinkError::Timeout) => return None,
+            Err(e) if e.already_done() => {}
+            Err(e) => {
+                log(&format!("adding {} failed: {e}", s.address));
+                ok = false;
+            }
+        }
+    }
+    Some(ok)
+}
+
 /// The worker: netlink changes, GARP bursts, scripts. Never blocks the VRRP thread.
 fn worker(rx: Receiver<Work>, inbox: Inbox) {
     let mut nl = match Netlink::open() {
@@ -479,19 +487,13 @@ fn worker(rx: Receiver<Work>, inbox: Inbox) {
     while let Ok(work) = rx.recv() {
         match work {
             Work::Add { instance, specs } => {
-                let mut ok = true;
-                if let Some(nl) = nl.as_mut() {
-                    for s in &specs {
-                        if let Err(e) = nl.add_address(s) {
-                            if !e.already_done() {
-                                log(&format!("adding {} failed: {e}", s.address));
-                                ok = false;
-                            }
-                        }
-                    }
-                } else {
-                    ok = false;
-                }
+                let ok = match nl.as_mut() {
+                    Some(nl) => add_addresses(nl, &specs).unwrap_or_else(|| {
+                        log("adding addresses failed: netlink timed out");
+                        false
+                    }),
+                    None => false,
+                };
                 inbox.send(Input::AddressesApplied { instance, ok });
             }
             Work::Remove { specs } => {
@@ -523,17 +525,7 @@ fn worker(rx: Receiver<Work>, inbox: Inbox) {
                     NaSocket::open(&ifname).ok()
                 };
                 for _ in 0..count {
-                    // Interleaved address by address, as keepalived sends them.
-                    for a in &v4 {
-                        if let Some(g) = &garp {
-                            let _ = g.send(*a);
-                        }
-                    }
-                    for a in &v6 {
-                        if let Some(n) = &na {
-                            let _ = n.send(*a);
-                        }
-                    }
+                    announce_once(garp.as_ref(), na.as_ref(), &v4, &v6);
                     if interval.as_micros() > 0 {
                         std::thread::sleep(std::time::Duration::from_micros(interval.as_micros()));
                     }
@@ -732,7 +724,7 @@ fn open_waiting_for_dad(
         match VrrpSocket::open(ifname, family, opts) {
             Err(e)
                 if family == Family::Ipv6
-                    && e.raw_os_error() == Some(libc_eaddrnotavail())
+                    && e.raw_os_error() == Some(nix::errno::Errno::EADDRNOTAVAIL as i32)
                     && start.elapsed() < DAD_WAIT =>
             {
                 waited = true;
@@ -751,9 +743,25 @@ fn open_waiting_for_dad(
     }
 }
 
-/// EADDRNOTAVAIL (the address is not, or not yet, usable).
-fn libc_eaddrnotavail() -> i32 {
-    nix::errno::Errno::EADDRNOTAVAIL as i32
+/// One round of gratuitous ARPs and unsolicited NAs, address by address as keepalived
+/// sends them; a missing socket (it failed to open) skips its family. Send errors are
+/// ignored: the next round, or the next advert, repairs a lost announcement.
+fn announce_once(
+    garp: Option<&GarpSocket>,
+    na: Option<&NaSocket>,
+    v4: &[Ipv4Addr],
+    v6: &[Ipv6Addr],
+) {
+    if let Some(garp) = garp {
+        for a in v4 {
+            let _ = garp.send(*a);
+        }
+    }
+    if let Some(na) = na {
+        for a in v6 {
+            let _ = na.send(*a);
+        }
+    }
 }
 
 /// Opens the sockets the instances need (reusing open ones) and maps each instance to its
@@ -835,15 +843,6 @@ fn garp_table(cfg: &Config) -> Vec<(String, Vec<Ipv4Addr>, Vec<Ipv6Addr>)> {
 }
 
 /// keepalived's reload identity of an instance.
-fn identity(spec: &ka_vrrp::engine::InstanceSpec) -> (u8, bool, String, Option<IpAddr>) {
-    (
-        spec.config.vrid,
-        spec.ipv6,
-        spec.config.interface.clone(),
-        spec.config.unicast_src,
-    )
-}
-
 /// An interface was deleted and created again: sockets bound to the old one are dead.
 fn reopen_sockets(
     driver: &mut Driver<SysEdge>,
@@ -933,7 +932,7 @@ fn reload_config(
         .instances
         .iter()
         .zip(driver.edge().addresses.iter())
-        .map(|(spec, a)| (identity(spec), a.clone()))
+        .map(|(spec, a)| (spec.identity(), a.clone()))
         .collect();
     let edge = driver.edge_mut();
     let (socket_of, src_of) = match socket_table(&setup, &mut edge.sockets, keys) {
@@ -975,7 +974,7 @@ fn reload_config(
             continue;
         }
         let new = driver.edge().addresses.get(id).cloned().unwrap_or_default();
-        let before = old_addrs.get(&identity(spec)).cloned().unwrap_or_default();
+        let before = old_addrs.get(&spec.identity()).cloned().unwrap_or_default();
         let gone: Vec<AddressSpec> = before
             .iter()
             .filter(|a| !new.iter().any(|n| n.address == a.address))
@@ -1151,7 +1150,10 @@ pub fn run(
         notify_names,
         group_notify,
         work: work_tx.clone(),
-        nl: Netlink::open().ok(),
+        nl: Netlink::open().ok().map(|mut nl| {
+            nl.set_timeout(INLINE_NETLINK_TIMEOUT);
+            nl
+        }),
         inbox: inbox.clone(),
         garp_sockets: BTreeMap::new(),
         keep_on_stop: keep_vips_on_stop,

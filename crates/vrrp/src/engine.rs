@@ -172,8 +172,17 @@ fn index_by_vrid(instances: &[Instance], ipv6: &[bool]) -> Vec<Vec<InstanceId>> 
 
 /// The reload identity of an instance: keepalived matches instances across a reload by VRID,
 /// family, interface and unicast source, not by name.
-fn identity(i: &InstanceConfig, ipv6: bool) -> (u8, bool, String, Option<std::net::IpAddr>) {
+pub type InstanceIdentity = (u8, bool, String, Option<std::net::IpAddr>);
+
+fn identity(i: &InstanceConfig, ipv6: bool) -> InstanceIdentity {
     (i.vrid, ipv6, i.interface.clone(), i.unicast_src)
+}
+
+impl InstanceSpec {
+    /// Its reload identity: what a reload matches it by to carry its state over.
+    pub fn identity(&self) -> InstanceIdentity {
+        identity(&self.config, self.ipv6)
+    }
 }
 
 impl Engine {
@@ -240,7 +249,7 @@ impl Engine {
         let mut fresh = Vec::new();
         let mut instances = Vec::with_capacity(specs.len());
         for (id, spec) in specs.iter().enumerate() {
-            let key = identity(&spec.config, spec.ipv6);
+            let key = spec.identity();
             let found = old.iter().enumerate().position(|(n, o)| {
                 o.as_ref().is_some_and(|i| {
                     identity(i.config(), old_ipv6.get(n).copied().unwrap_or(false)) == key
@@ -575,7 +584,7 @@ impl Engine {
         touched: &[InstanceId],
         out: &mut Vec<(InstanceId, Action)>,
     ) {
-        for (g, group) in self.groups.iter().enumerate() {
+        for group in &self.groups {
             let members: Vec<InstanceId> = group.members.clone();
             // One member left MASTER for BACKUP: the whole group goes BACKUP.
             let dropped = members.iter().any(|&m| {
@@ -606,7 +615,6 @@ impl Engine {
                 }
                 out.extend(a.into_iter().map(|x| (m, x)));
             }
-            let _ = g;
         }
         // Takeovers: a lone instance whose timer expired goes MASTER; a group only when every
         // member is MASTER already or wants to be.

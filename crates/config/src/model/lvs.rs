@@ -1390,7 +1390,6 @@ fn checker(
         virtualhost: None,
         enable_sni: false,
     };
-    let mut urls_seen = 0usize;
     let mut helo_name = None;
     let mut misc = MiscCheck {
         script: None,
@@ -1441,8 +1440,7 @@ fn checker(
             }
             (_, "log_all_failures") => common.log_all_failures = flag(kw, d).unwrap_or(true),
             ("HTTP_GET" | "SSL_GET", "url") => {
-                urls_seen += 1;
-                if let Some(u) = url(kw, url_path, &mut other, d) {
+                if let Some(u) = url(kw, url_path, d) {
                     http.urls.push(u);
                 }
             }
@@ -1651,7 +1649,6 @@ fn checker(
                     format!("{block_path} checker has no urls specified - ignoring"),
                 )
                 .with_help("add 'url { path / }'");
-                let _ = urls_seen;
                 return None;
             }
             if block_path == "HTTP_GET" {
@@ -1723,12 +1720,7 @@ fn checker(
 }
 
 /// `url { path ; digest ; status_code ; virtualhost ; regex ... }`; None when it has no path.
-fn url(
-    node: &Node,
-    path: &str,
-    _checker_other: &mut Vec<RawStatement>,
-    d: &mut Diagnostics,
-) -> Option<Url> {
+fn url(node: &Node, path: &str, d: &mut Diagnostics) -> Option<Url> {
     let mut u = Url {
         path: String::new(),
         digest: None,
