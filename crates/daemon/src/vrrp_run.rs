@@ -12,7 +12,10 @@
 //! ```
 
 use crate::clock::{self, DeadlineTimer};
+use crate::notify_fifo::NotifyFifos;
 use crate::process::{PidFiles, Request, Signals, DEFAULT_PID, DEFAULT_VRRP_PID};
+use crate::scripts::{Launch, ScriptPolicy};
+use crate::trackers;
 use crate::vrrp_driver::{Driver, Edge};
 use crate::vrrp_setup::{self, InterfaceAddresses, Setup, TrackerKey};
 use anyhow::Context;
@@ -68,13 +71,17 @@ enum Work {
         interval: Duration,
     },
     Run {
-        argv: Vec<String>,
+        launch: Launch,
     },
     /// `virtual_routes` / `virtual_rules`: added after the addresses, removed before them.
     Routes {
         add: bool,
         routes: Vec<RouteSpec>,
         rules: Vec<RuleSpec>,
+    },
+    /// A static address to put back; not an instance's, so nothing is confirmed.
+    AddStatic {
+        specs: Vec<AddressSpec>,
     },
     /// Answered once everything queued before it is done (shutdown ordering).
     Flush(Sender<()>),
@@ -96,6 +103,10 @@ enum Msg {
     /// An interface we use came back with a new ifindex: its sockets must be reopened.
     LinkRecreated(String),
 }
+
+/// Sentinel socket index of an instance whose interface does not exist (yet):
+/// `dynamic_interfaces`, or an IPv6 link-local still tentative. Sends are dropped.
+const NO_SOCKET: usize = usize::MAX;
 
 impl Inbox {
     fn send(&self, input: Input) {
@@ -132,6 +143,10 @@ struct SysEdge {
     stopping: bool,
     /// GARP / NA sockets per interface, for bursts sent inline (no spacing, few packets).
     garp_sockets: BTreeMap<String, (Option<GarpSocket>, Option<NaSocket>)>,
+    /// Who scripts run as, and which may run.
+    scripts: ScriptPolicy,
+    /// `notify_fifo` / `vrrp_notify_fifo`.
+    fifos: NotifyFifos,
 }
 
 /// Largest back-to-back GARP/NA burst sent inline; bigger or spaced bursts go to the worker.
@@ -215,21 +230,26 @@ impl Edge for SysEdge {
             NotifyTarget::Instance => self.instance_notify(name),
             NotifyTarget::Group => self.group_notify.get(name).cloned(),
         };
-        let Some(n) = n else { return };
+        let Some(n) = n else {
+            self.fifos.write(target, name, state, priority);
+            return;
+        };
         let specific = match state {
             State::Master => n.master.clone(),
             State::Backup => n.backup.clone(),
             State::Fault => n.fault.clone(),
             State::Init => n.stop.clone(),
         };
-        if let Some(s) = specific {
-            let _ = self.work.send(Work::Run { argv: s.argv });
+        if let Some(launch) = specific.and_then(|s| self.scripts.launch(&s)) {
+            let _ = self.work.send(Work::Run { launch });
         }
-        if let Some(s) = n.generic {
-            let mut argv = s.argv;
-            argv.extend(generic_notify_args(target, name, state, priority));
-            let _ = self.work.send(Work::Run { argv });
+        if let Some(mut launch) = n.generic.and_then(|s| self.scripts.launch(&s)) {
+            launch
+                .argv
+                .extend(generic_notify_args(target, name, state, priority));
+            let _ = self.work.send(Work::Run { launch });
         }
+        self.fifos.write(target, name, state, priority);
     }
     fn log(&mut self, line: &str) {
         log(line);
@@ -477,6 +497,7 @@ fn add_addresses(nl: &mut Netlink, specs: &[AddressSpec]) -> Option<bool> {
 
 /// The worker: netlink changes, GARP bursts, scripts. Never blocks the VRRP thread.
 fn worker(rx: Receiver<Work>, inbox: Inbox) {
+    normal_priority();
     let mut nl = match Netlink::open() {
         Ok(n) => Some(n),
         Err(e) => {
@@ -531,16 +552,16 @@ fn worker(rx: Receiver<Work>, inbox: Inbox) {
                     }
                 }
             }
-            Work::Run { argv } => {
-                if let Some((prog, args)) = argv.split_first() {
-                    match std::process::Command::new(prog).args(args).spawn() {
+            Work::Run { launch } => {
+                if let Some(mut cmd) = launch.command() {
+                    match cmd.spawn() {
                         // Reaped by a small thread: notify scripts are fire-and-forget.
                         Ok(mut child) => {
                             std::thread::spawn(move || {
                                 let _ = child.wait();
                             });
                         }
-                        Err(e) => log(&format!("cannot run {prog}: {e}")),
+                        Err(e) => log(&format!("cannot run {}: {e}", launch.argv[0])),
                     }
                 }
             }
@@ -571,6 +592,11 @@ fn worker(rx: Receiver<Work>, inbox: Inbox) {
                     }
                 }
             }
+            Work::AddStatic { specs } => {
+                if let Some(nl) = nl.as_mut() {
+                    let _ = add_addresses(nl, &specs);
+                }
+            }
             Work::Flush(done) => {
                 let _ = done.send(());
             }
@@ -578,26 +604,54 @@ fn worker(rx: Receiver<Work>, inbox: Inbox) {
     }
 }
 
-/// Watches links: interface trackers and the instances' own interfaces.
-fn link_watcher(inbox: Inbox, trackers: Vec<(usize, String)>, own: Vec<String>) {
+/// Watches links: interface trackers and the instances' own interfaces. An interface is
+/// usable when it is up with carrier and, for interfaces of IPv6 instances (`own6`), when it
+/// has a link-local address that is not tentative (DAD running after the link came up): until
+/// then adverts cannot be sent from it, so its instances are in FAULT.
+fn link_watcher(inbox: Inbox, trackers: Vec<(usize, String)>, own: Vec<String>, own6: Vec<String>) {
+    normal_priority();
     let Ok(mut w) = Watcher::open() else {
         log("link watcher unavailable");
         return;
     };
     let mut last: BTreeMap<String, bool> = BTreeMap::new();
     let mut index_of: BTreeMap<String, u32> = BTreeMap::new();
+    let mut link_ok: BTreeMap<String, bool> = BTreeMap::new();
+    let mut last_link: BTreeMap<String, bool> = BTreeMap::new();
+    // Link-locals per ifindex: address -> tentative.
+    let mut link_locals: BTreeMap<u32, BTreeMap<Ipv6Addr, bool>> = BTreeMap::new();
     // Know today's ifindexes, so a deleted and re-created interface is recognised.
     if let Ok(mut nl) = Netlink::open() {
         for l in nl.links().unwrap_or_default() {
             index_of.insert(l.name.clone(), l.ifindex);
+            link_ok.insert(l.name.clone(), l.up && l.running);
         }
+        for a in nl.addresses().unwrap_or_default() {
+            note_link_local(&mut link_locals, &a, true);
+        }
+    }
+    let has_usable_ll = |link_locals: &BTreeMap<u32, BTreeMap<Ipv6Addr, bool>>,
+                         index_of: &BTreeMap<String, u32>,
+                         name: &str| {
+        index_of
+            .get(name)
+            .and_then(|i| link_locals.get(i))
+            .is_some_and(|m| m.values().any(|tentative| !tentative))
+    };
+    for name in &own6 {
+        last.insert(
+            name.clone(),
+            link_ok.get(name).copied().unwrap_or(false)
+                && has_usable_ll(&link_locals, &index_of, name),
+        );
     }
     loop {
         let Ok(events) = w.next_events(std::time::Duration::from_secs(1)) else {
             continue;
         };
+        let mut touched: Vec<String> = Vec::new();
         for ev in events {
-            let (name, usable) = match ev {
+            match ev {
                 Event::Link {
                     ifindex,
                     name,
@@ -609,15 +663,62 @@ fn link_watcher(inbox: Inbox, trackers: Vec<(usize, String)>, own: Vec<String>) 
                             inbox.post(Msg::LinkRecreated(name.clone()));
                         }
                     }
-                    (name, up && running)
+                    link_ok.insert(name.clone(), up && running);
+                    touched.push(name);
                 }
-                Event::LinkDeleted { name, .. } => (name, false),
+                Event::LinkDeleted { name, ifindex } => {
+                    link_ok.insert(name.clone(), false);
+                    link_locals.remove(&ifindex);
+                    touched.push(name);
+                }
+                Event::AddressAdded(a) if note_link_local(&mut link_locals, &a, true) => {
+                    touched.extend(
+                        index_of
+                            .iter()
+                            .filter(|(_, i)| **i == a.ifindex)
+                            .map(|(n, _)| n.clone()),
+                    );
+                }
                 Event::AddressRemoved(a) => {
+                    if note_link_local(&mut link_locals, &a, false) {
+                        touched.extend(
+                            index_of
+                                .iter()
+                                .filter(|(_, i)| **i == a.ifindex)
+                                .map(|(n, _)| n.clone()),
+                        );
+                    }
                     inbox.post(Msg::AddressRemoved(a.address));
-                    continue;
                 }
-                _ => continue,
-            };
+                _ => {}
+            }
+        }
+        touched.sort();
+        touched.dedup();
+        for name in touched {
+            let link = link_ok.get(&name).copied().unwrap_or(false);
+            let usable =
+                link && (!own6.contains(&name) || has_usable_ll(&link_locals, &index_of, &name));
+            if last_link.insert(name.clone(), link) != Some(link) {
+                if link && !usable {
+                    log(&format!(
+                        "{name}: no usable IPv6 link-local yet (duplicate address detection): its IPv6 instances wait in FAULT"
+                    ));
+                }
+                for (id, t) in &trackers {
+                    if *t == name {
+                        let state = if link {
+                            TrackerState::Up
+                        } else {
+                            TrackerState::Down
+                        };
+                        inbox.send(Input::TrackerChanged {
+                            tracker: *id,
+                            state,
+                        });
+                    }
+                }
+            }
             if last.insert(name.clone(), usable) == Some(usable) {
                 continue;
             }
@@ -627,31 +728,34 @@ fn link_watcher(inbox: Inbox, trackers: Vec<(usize, String)>, own: Vec<String>) 
                     up: usable,
                 });
             }
-            for (id, t) in &trackers {
-                if *t == name {
-                    let state = if usable {
-                        TrackerState::Up
-                    } else {
-                        TrackerState::Down
-                    };
-                    inbox.send(Input::TrackerChanged {
-                        tracker: *id,
-                        state,
-                    });
-                }
-            }
         }
     }
 }
 
+/// Records an IPv6 link-local's presence and tentative flag; true when it was one.
+fn note_link_local(
+    map: &mut BTreeMap<u32, BTreeMap<Ipv6Addr, bool>>,
+    a: &ka_sys::netlink::AddrInfo,
+    present: bool,
+) -> bool {
+    let IpAddr::V6(v6) = a.address else {
+        return false;
+    };
+    if v6.segments()[0] & 0xffc0 != 0xfe80 {
+        return false;
+    }
+    let entry = map.entry(a.ifindex).or_default();
+    if present {
+        entry.insert(v6, a.tentative || a.dad_failed);
+    } else {
+        entry.remove(&v6);
+    }
+    true
+}
+
 /// Runs one `vrrp_script` forever: rise/fall counting, timeout, results as tracker states.
-fn script_runner(inbox: Inbox, tracker: usize, script: VrrpScript) {
-    let Some(cmd) = script.script.clone() else {
-        return;
-    };
-    let Some((prog, args)) = cmd.argv.split_first() else {
-        return;
-    };
+fn script_runner(inbox: Inbox, tracker: usize, script: VrrpScript, launch: Launch) {
+    normal_priority();
     let interval = std::time::Duration::from_micros(script.interval_us.max(1));
     let timeout = std::time::Duration::from_micros(script.timeout_us.max(1));
     let (mut ok_run, mut ko_run) = (0u32, 0u32);
@@ -664,8 +768,9 @@ fn script_runner(inbox: Inbox, tracker: usize, script: VrrpScript) {
     }
     loop {
         let started = std::time::Instant::now();
-        let success = match std::process::Command::new(prog).args(args).spawn() {
-            Ok(mut child) => loop {
+        let spawned = launch.command().map(|mut c| c.spawn());
+        let success = match spawned {
+            Some(Ok(mut child)) => loop {
                 match child.try_wait() {
                     Ok(Some(status)) => break status.success(),
                     Ok(None) if started.elapsed() >= timeout => {
@@ -677,7 +782,7 @@ fn script_runner(inbox: Inbox, tracker: usize, script: VrrpScript) {
                     Err(_) => break false,
                 }
             },
-            Err(_) => false,
+            _ => false,
         };
         if success {
             ok_run += 1;
@@ -706,6 +811,76 @@ fn script_runner(inbox: Inbox, tracker: usize, script: VrrpScript) {
         }
         std::thread::sleep(interval.saturating_sub(started.elapsed()));
     }
+}
+
+/// Starts the runners of trackers `from..`: one thread per `vrrp_script`, one for every
+/// `track_file`, one for every `vrrp_track_process` (interfaces belong to the link watcher).
+fn spawn_trackers(
+    cfg: &Config,
+    setup: &Setup,
+    from: usize,
+    inbox: &Inbox,
+    policy: &ScriptPolicy,
+) -> std::io::Result<()> {
+    let mut files = Vec::new();
+    let mut procs = Vec::new();
+    for (id, key) in setup.trackers.iter().enumerate().skip(from) {
+        match key {
+            TrackerKey::Script(name) => {
+                let Some(s) = cfg.vrrp_scripts.iter().find(|s| &s.name == name).cloned() else {
+                    continue;
+                };
+                let Some(launch) = s.script.as_ref().and_then(|sc| policy.launch(sc)) else {
+                    continue;
+                };
+                let inbox = inbox.clone();
+                std::thread::Builder::new()
+                    .name(format!("script-{name}"))
+                    .spawn(move || script_runner(inbox, id, s, launch))?;
+            }
+            TrackerKey::File(name) => {
+                if let Some(f) = cfg.track_files.iter().find(|f| &f.name == name) {
+                    files.push((id, f.clone()));
+                }
+            }
+            TrackerKey::Process(name) => {
+                if let Some(p) = cfg.track_processes.iter().find(|p| &p.name == name) {
+                    procs.push((id, p.clone()));
+                }
+            }
+            TrackerKey::Interface(_) => {}
+        }
+    }
+    let report = |inbox: &Inbox| -> trackers::Report {
+        let inbox = inbox.clone();
+        std::sync::Arc::new(move |tracker, state| {
+            inbox.send(Input::TrackerChanged { tracker, state });
+        })
+    };
+    trackers::spawn_file_trackers(files, report(inbox))?;
+    trackers::spawn_process_trackers(procs, report(inbox))?;
+    Ok(())
+}
+
+/// Drops `vrrp_script`s the script policy refuses (unsafe with `enable_script_security`,
+/// unknown user): as in keepalived, instances then no longer track them.
+fn drop_refused_scripts(cfg: &mut Config, policy: &ScriptPolicy) {
+    cfg.vrrp_scripts.retain(|s| {
+        let keep = s
+            .script
+            .as_ref()
+            .is_some_and(|sc| policy.launch(sc).is_some());
+        if !keep {
+            log(&format!("vrrp_script {} is disabled", s.name));
+        }
+        keep
+    });
+}
+
+/// Threads other than the VRRP thread run at normal priority even when the VRRP thread (which
+/// may have spawned them) is real-time, and so do the scripts they start.
+fn normal_priority() {
+    let _ = ka_sys::sched::set_current_thread_normal();
 }
 
 /// Longest wait for an IPv6 link-local to finish duplicate address detection at start-up.
@@ -765,19 +940,38 @@ fn announce_once(
 }
 
 /// Opens the sockets the instances need (reusing open ones) and maps each instance to its
-/// socket and advert source.
+/// socket and advert source. A missing interface stops the daemon, as in keepalived, unless
+/// `dynamic` (`dynamic_interfaces`): its instances then get [`NO_SOCKET`] and wait in FAULT
+/// for it to appear. So does an IPv6 interface whose link-local is still tentative when
+/// `wait_dad` is off (at run time nothing may block the VRRP thread).
 fn socket_table(
     setup: &Setup,
     sockets: &mut Vec<VrrpSocket>,
     keys: &mut Vec<(String, bool)>,
+    dynamic: bool,
+    wait_dad: bool,
 ) -> anyhow::Result<(Vec<usize>, Vec<IpAddr>)> {
     let mut socket_of = Vec::new();
     let mut src_of = Vec::new();
     for spec in &setup.instances {
         let ifname = spec.config.interface.clone();
         let key = (ifname.clone(), spec.ipv6);
+        let missing = nix::net::if_::if_nametoindex(ifname.as_str()).is_err();
         let idx = match keys.iter().position(|k| *k == key) {
             Some(i) => i,
+            None if missing && dynamic => {
+                log(&format!(
+                    "({}) interface {ifname} does not exist (yet): FAULT until it appears (dynamic_interfaces)",
+                    spec.config.name
+                ));
+                NO_SOCKET
+            }
+            None if missing => {
+                anyhow::bail!(
+                    "interface {ifname} for vrrp_instance {} does not exist (set dynamic_interfaces to wait for it)",
+                    spec.config.name
+                );
+            }
             None => {
                 let family = if spec.ipv6 {
                     Family::Ipv6
@@ -788,11 +982,33 @@ fn socket_table(
                 if spec.ipv6 {
                     opts.bind = spec.wire.as_ref().map(|w| w.src);
                 }
-                let sock = open_waiting_for_dad(&ifname, family, opts)
-                    .with_context(|| format!("opening the VRRP socket on {ifname}"))?;
-                sockets.push(sock);
-                keys.push(key);
-                sockets.len() - 1
+                let opened = if wait_dad {
+                    open_waiting_for_dad(&ifname, family, opts)
+                } else {
+                    VrrpSocket::open(&ifname, family, opts)
+                };
+                match opened {
+                    Ok(sock) => {
+                        sockets.push(sock);
+                        keys.push(key);
+                        sockets.len() - 1
+                    }
+                    Err(e)
+                        if spec.ipv6
+                            && e.raw_os_error()
+                                == Some(nix::errno::Errno::EADDRNOTAVAIL as i32) =>
+                    {
+                        log(&format!(
+                            "({}) {ifname} has no usable IPv6 link-local yet: FAULT until it has",
+                            spec.config.name
+                        ));
+                        NO_SOCKET
+                    }
+                    Err(e) => {
+                        return Err(e)
+                            .with_context(|| format!("opening the VRRP socket on {ifname}"))
+                    }
+                }
             }
         };
         socket_of.push(idx);
@@ -922,7 +1138,27 @@ fn reload_config(
         log("the new configuration cannot run: keeping the running one");
         return None;
     }
-    let cfg = loaded.config;
+    let applied = apply_config(loaded.config, driver, old, keys, inbox, "reload");
+    if applied.is_some() {
+        log("Reload finished");
+    }
+    applied
+}
+
+/// Applies a configuration to the running engine without dropping mastership (a reload, or
+/// the same configuration again when an interface appears): instances matched by identity
+/// keep their state, timers and tracker states; a master advertises first and changes its VIP
+/// set in place; new trackers get their runners.
+fn apply_config(
+    mut cfg: Config,
+    driver: &mut Driver<SysEdge>,
+    old: &Setup,
+    keys: &mut Vec<(String, bool)>,
+    inbox: &Inbox,
+    why: &str,
+) -> Option<(Config, Setup)> {
+    let policy = ScriptPolicy::from_config(&cfg);
+    drop_refused_scripts(&mut cfg, &policy);
     let mut setup = vrrp_setup::build(&cfg, &SysAddrs);
     setup.keep_tracker_ids(&old.trackers);
     let mut states = driver.engine().tracker_states().to_vec();
@@ -935,15 +1171,17 @@ fn reload_config(
         .map(|(spec, a)| (spec.identity(), a.clone()))
         .collect();
     let edge = driver.edge_mut();
-    let (socket_of, src_of) = match socket_table(&setup, &mut edge.sockets, keys) {
+    let dynamic = cfg.global.dynamic_interfaces;
+    let (socket_of, src_of) = match socket_table(&setup, &mut edge.sockets, keys, dynamic, false) {
         Ok(t) => t,
         Err(e) => {
             log(&format!(
-                "reload failed: {e:#}; keeping the running configuration"
+                "{why} failed: {e:#}; keeping the running configuration"
             ));
             return None;
         }
     };
+    edge.scripts = policy.clone();
     edge.socket_of = socket_of;
     edge.src_of = src_of;
     edge.ttl_of = ttl_table(&cfg);
@@ -988,21 +1226,10 @@ fn reload_config(
             specs: new,
         });
     }
-    // Scripts that are new get their runner.
-    for (id, key) in setup.trackers.iter().enumerate() {
-        if id < old.trackers.len() {
-            continue;
-        }
-        if let TrackerKey::Script(name) = key {
-            if let Some(s) = cfg.vrrp_scripts.iter().find(|s| &s.name == name).cloned() {
-                let inbox = inbox.clone();
-                let _ = std::thread::Builder::new()
-                    .name(format!("script-{name}"))
-                    .spawn(move || script_runner(inbox, id, s));
-            }
-        }
+    // Trackers that are new get their runner.
+    if let Err(e) = spawn_trackers(&cfg, &setup, old.trackers.len(), inbox, &policy) {
+        log(&format!("starting trackers failed: {e}"));
     }
-    log("Reload finished");
     Some((cfg, setup))
 }
 
@@ -1047,6 +1274,176 @@ impl DropLog {
     }
 }
 
+/// Whether `name` has instances without a socket (missing interface, tentative link-local).
+fn waiting_for_socket(driver: &Driver<SysEdge>, setup: &Setup, name: &str) -> bool {
+    setup.instances.iter().enumerate().any(|(id, spec)| {
+        spec.config.interface == name && driver.edge().socket_of.get(id) == Some(&NO_SOCKET)
+    })
+}
+
+/// Whether any script can run (for the SECURITY VIOLATION warning).
+fn uses_scripts(cfg: &Config) -> bool {
+    let notify_has = |n: &Notify| {
+        [
+            &n.master,
+            &n.backup,
+            &n.fault,
+            &n.stop,
+            &n.deleted,
+            &n.generic,
+            &n.master_rx_lower_pri,
+        ]
+        .iter()
+        .any(|s| s.is_some())
+    };
+    !cfg.vrrp_scripts.is_empty()
+        || cfg.instances.iter().any(|i| notify_has(&i.notify))
+        || cfg.sync_groups.iter().any(|g| notify_has(&g.notify))
+}
+
+/// The value of a `global_defs` keyword the model keeps raw.
+fn global_raw<'a>(cfg: &'a Config, keyword: &str) -> Option<&'a str> {
+    cfg.parsed_only
+        .iter()
+        .rev()
+        .find(|r| r.block == "global_defs" && r.keyword == keyword)
+        .and_then(|r| r.args.first())
+        .map(String::as_str)
+}
+
+/// Real-time scheduling of the VRRP thread: `vrrp_rt_priority` at start, or
+/// `max_auto_priority` once a timer wakes later than `min_auto_priority_delay`.
+struct Realtime {
+    /// Already SCHED_RR.
+    active: bool,
+    /// `max_auto_priority` (None or <= 0: off).
+    auto: Option<i32>,
+    /// `min_auto_priority_delay`.
+    late_limit: Duration,
+}
+
+impl Realtime {
+    fn from_config(cfg: &Config) -> Self {
+        let mut me = Self {
+            active: false,
+            auto: cfg.global.max_auto_priority.filter(|p| *p > 0),
+            late_limit: Duration::from_micros(cfg.global.min_auto_priority_delay_us),
+        };
+        if let Some(p) = global_raw(cfg, "vrrp_rt_priority").and_then(|v| v.parse::<i32>().ok()) {
+            me.raise(p, "vrrp_rt_priority");
+        }
+        me
+    }
+
+    fn raise(&mut self, priority: i32, why: &str) {
+        match ka_sys::sched::set_current_thread_realtime(priority) {
+            Ok(()) => {
+                self.active = true;
+                log(&format!(
+                    "VRRP thread set to real-time priority {} (SCHED_RR, {why})",
+                    priority.clamp(1, 99)
+                ));
+            }
+            Err(e) => log(&format!("cannot set real-time priority ({why}): {e}")),
+        }
+    }
+
+    /// A timer fired `late` after its deadline.
+    fn check_lateness(&mut self, late: Duration) {
+        if self.active || late < self.late_limit {
+            return;
+        }
+        if let Some(p) = self.auto {
+            log(&format!(
+                "a timer ran {:.3} ms late: raising the VRRP thread's priority",
+                late.as_micros() as f64 / 1000.0
+            ));
+            self.raise(p, "max_auto_priority");
+            // Try once: a failure is logged, not repeated on every late timer.
+            self.active = true;
+        }
+    }
+}
+
+/// `static_ipaddress`, `static_routes`, `static_rules`: installed at start, kept for the
+/// daemon's life (an address deleted from outside is put back), removed at stop unless `-V`.
+struct StaticConfig {
+    addresses: Vec<AddressSpec>,
+    routes: Vec<RouteSpec>,
+    rules: Vec<RuleSpec>,
+}
+
+impl StaticConfig {
+    fn from_config(cfg: &Config) -> Self {
+        let default_if = global_raw(cfg, "default_interface").unwrap_or("eth0");
+        Self {
+            addresses: cfg
+                .static_addresses
+                .iter()
+                .filter_map(|a| address_spec(a, default_if))
+                .collect(),
+            routes: cfg
+                .static_routes
+                .iter()
+                .filter_map(|r| route_spec(r, default_if))
+                .collect(),
+            rules: cfg.static_rules.iter().filter_map(rule_spec).collect(),
+        }
+    }
+
+    fn install(&self, nl: &mut Netlink) {
+        for a in &self.addresses {
+            if let Err(e) = nl.add_address(a) {
+                if !e.already_done() {
+                    log(&format!("static address {}: {e}", a.address));
+                }
+            }
+        }
+        for r in &self.routes {
+            if let Err(e) = nl.add_route(r) {
+                if !e.already_done() {
+                    log(&format!("static route to {:?}: {e}", r.dst));
+                }
+            }
+        }
+        for r in &self.rules {
+            if let Err(e) = nl.add_rule(r) {
+                if !e.already_done() {
+                    log(&format!("static rule: {e}"));
+                }
+            }
+        }
+    }
+
+    fn remove(&self, nl: &mut Netlink) {
+        for r in &self.rules {
+            let _ = nl.del_rule(r);
+        }
+        for r in &self.routes {
+            let _ = nl.del_route(r);
+        }
+        for a in &self.addresses {
+            let _ = nl.del_address(a);
+        }
+    }
+
+    /// A static address removed from outside goes back (through the worker).
+    fn restore(&self, work: &Sender<Work>, addr: IpAddr) {
+        let specs: Vec<AddressSpec> = self
+            .addresses
+            .iter()
+            .filter(|a| a.address == addr)
+            .cloned()
+            .collect();
+        if !specs.is_empty() {
+            log(&format!(
+                "static address {addr} was removed from outside: putting it back"
+            ));
+            let _ = work.send(Work::AddStatic { specs });
+        }
+    }
+}
+
 /// Runs the VRRP side until SIGTERM/SIGINT.
 pub fn run(
     cfg: Config,
@@ -1066,7 +1463,11 @@ pub fn run(
         Path::new(vrrp_pid.unwrap_or(DEFAULT_VRRP_PID)),
     ])
     .context("writing pid files")?;
+    let policy = ScriptPolicy::from_config(&cfg);
+    drop_refused_scripts(&mut cfg, &policy);
+    policy.warn_if_unchecked(uses_scripts(&cfg));
     let mut setup: Setup = vrrp_setup::build(&cfg, &SysAddrs);
+    let statics = StaticConfig::from_config(&cfg);
 
     // Remove VIPs a previous daemon may have left.
     let addresses: Vec<Vec<AddressSpec>> = cfg.instances.iter().map(instance_addresses).collect();
@@ -1079,7 +1480,17 @@ pub fn run(
     // One socket per (interface, family).
     let mut sockets: Vec<VrrpSocket> = Vec::new();
     let mut keys: Vec<(String, bool)> = Vec::new();
-    let (socket_of, src_of) = socket_table(&setup, &mut sockets, &mut keys)?;
+    let (socket_of, src_of) = socket_table(
+        &setup,
+        &mut sockets,
+        &mut keys,
+        cfg.global.dynamic_interfaces,
+        true,
+    )?;
+    // Static addresses, routes and rules: in place for the daemon's whole life.
+    if let Ok(mut nl) = Netlink::open() {
+        statics.install(&mut nl);
+    }
     let garp_of = garp_table(&cfg);
     // Non-blocking both ways: a full pipe must never block a reporting thread (the message is
     // in the channel already, and every wake-up drains the whole channel).
@@ -1112,24 +1523,21 @@ pub fn run(
         .iter()
         .map(|s| s.config.interface.clone())
         .collect();
+    let own6: Vec<String> = setup
+        .instances
+        .iter()
+        .filter(|s| s.ipv6)
+        .map(|s| s.config.interface.clone())
+        .collect();
     {
         let inbox = inbox.clone();
         let t = if_trackers.clone();
         let own = own.clone();
         std::thread::Builder::new()
             .name("link-watcher".into())
-            .spawn(move || link_watcher(inbox, t, own))?;
+            .spawn(move || link_watcher(inbox, t, own, own6))?;
     }
-    for (id, key) in setup.trackers.iter().enumerate() {
-        if let TrackerKey::Script(name) = key {
-            if let Some(s) = cfg.vrrp_scripts.iter().find(|s| &s.name == name).cloned() {
-                let inbox = inbox.clone();
-                std::thread::Builder::new()
-                    .name(format!("script-{name}"))
-                    .spawn(move || script_runner(inbox, id, s))?;
-            }
-        }
-    }
+    spawn_trackers(&cfg, &setup, 0, &inbox, &policy)?;
 
     let notify: Vec<Notify> = cfg.instances.iter().map(|i| i.notify.clone()).collect();
     let notify_names: Vec<String> = cfg.instances.iter().map(|i| i.name.clone()).collect();
@@ -1158,6 +1566,8 @@ pub fn run(
         garp_sockets: BTreeMap::new(),
         keep_on_stop: keep_vips_on_stop,
         stopping: false,
+        fifos: NotifyFifos::open(&cfg, &policy),
+        scripts: policy,
     };
     let engine = Engine::new(setup.instances.clone(), setup.groups.clone());
     let mut driver = Driver::new(engine, edge);
@@ -1179,8 +1589,9 @@ pub fn run(
                     state,
                 });
             }
-            for name in &own {
-                let up = links.iter().any(|l| &l.name == name && l.up && l.running);
+            for (id, name) in own.iter().enumerate() {
+                let up = links.iter().any(|l| &l.name == name && l.up && l.running)
+                    && driver.edge().socket_of.get(id) != Some(&NO_SOCKET);
                 if !up {
                     start_inputs.push(Input::InterfaceChanged {
                         name: name.clone(),
@@ -1198,10 +1609,10 @@ pub fn run(
 
     let mut buf = vec![0u8; 65_536];
     let mut drop_log = DropLog::default();
+    let mut rt = Realtime::from_config(&cfg);
     loop {
-        timer
-            .set(driver.poll_timeout())
-            .context("arming the timer")?;
+        let armed = driver.poll_timeout();
+        timer.set(armed).context("arming the timer")?;
         let n_sockets = driver.edge().sockets.len();
         let (ready, timer_fired, signal_ready, wake_ready) = {
             let edge = driver.edge();
@@ -1247,6 +1658,9 @@ pub fn run(
         drop_log.report(&driver, clock::now());
         if timer_fired {
             timer.clear();
+            if let Some(deadline) = armed {
+                rt.check_lateness(clock::now() - deadline);
+            }
         }
         if driver.poll_timeout().is_some_and(|t| t <= clock::now()) {
             driver.input(clock::now(), Input::Timeout);
@@ -1256,8 +1670,30 @@ pub fn run(
             while matches!(nix::unistd::read(&wake_r, &mut sink), Ok(n) if n > 0) {}
             while let Ok(msg) = in_rx.try_recv() {
                 match msg {
+                    Msg::Input(Input::InterfaceChanged { name, up: true })
+                        if waiting_for_socket(&driver, &setup, &name) =>
+                    {
+                        // The interface appeared (dynamic_interfaces) or its link-local
+                        // became usable: open its socket, then let its instances out of FAULT.
+                        if let Some(new) = apply_config(
+                            cfg.clone(),
+                            &mut driver,
+                            &setup,
+                            &mut keys,
+                            &inbox,
+                            "opening the socket",
+                        ) {
+                            cfg = new.0;
+                            setup = new.1;
+                            log(&format!("{name} is usable: its VRRP socket is open"));
+                        }
+                        driver.input(clock::now(), Input::InterfaceChanged { name, up: true });
+                    }
                     Msg::Input(input) => driver.input(clock::now(), input),
-                    Msg::AddressRemoved(addr) => restore_vip(&driver, addr),
+                    Msg::AddressRemoved(addr) => {
+                        restore_vip(&driver, addr);
+                        statics.restore(&driver.edge().work, addr);
+                    }
                     Msg::LinkRecreated(name) => {
                         reopen_sockets(&mut driver, &keys, &setup, &name);
                         // Address, route and GARP targets carry ifindexes: refresh them.
@@ -1280,6 +1716,12 @@ pub fn run(
                         let (tx, rx) = channel();
                         let _ = work_tx.send(Work::Flush(tx));
                         let _ = rx.recv_timeout(std::time::Duration::from_secs(2));
+                        driver.edge_mut().fifos.stop();
+                        if !keep_vips_on_stop {
+                            if let Ok(mut nl) = Netlink::open() {
+                                statics.remove(&mut nl);
+                            }
+                        }
                         log("Stopped");
                         return Ok(ExitCode::SUCCESS);
                     }

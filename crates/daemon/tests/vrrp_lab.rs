@@ -936,6 +936,268 @@ fn a_tentative_ipv6_link_local_is_waited_for() {
         "the wait was not exercised:\n{}",
         a.log()
     );
+    // While running: an admin down/up removes the link-local and adds it back tentative. The
+    // instance waits in FAULT until DAD is over, then takes the VIP again.
+    for state in ["down", "up"] {
+        let st = std::process::Command::new("ip")
+            .args(["-n", &ns, "link", "set", "eth0", state])
+            .status()
+            .expect("ip");
+        assert!(st.success());
+    }
+    assert!(
+        wait_until(LONG, || a.log().contains("no usable IPv6 link-local yet")),
+        "tentative link-local not noticed:\n{}",
+        a.log()
+    );
+    assert!(
+        wait_until(LONG, || lab.has_address(1, &vip6)
+            && a.log().matches("Entering MASTER STATE").count() >= 2),
+        "no return after DAD:\n{}",
+        a.log()
+    );
     drop(a);
+    lab.down().expect("teardown");
+}
+
+#[test]
+fn dynamic_interfaces_wait_for_a_missing_interface() {
+    if !require_root_or_skip("dynamic_interfaces_wait_for_a_missing_interface") {
+        return;
+    }
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let lab = Lab::new(LabSpec::new(1)).expect("lab");
+    let vip = format!("{}/24", lab.vip4());
+    let ns = lab.ns_name(1).expect("ns");
+    let ip = |args: &[&str]| {
+        let mut all = vec!["-n", ns.as_str()];
+        all.extend_from_slice(args);
+        let st = std::process::Command::new("ip")
+            .args(&all)
+            .status()
+            .expect("ip");
+        assert!(st.success(), "ip {args:?}");
+    };
+    // eth0 is renamed away: the configured interface does not exist.
+    ip(&["link", "set", "eth0", "down"]);
+    ip(&["link", "set", "eth0", "name", "lan0"]);
+    // Without dynamic_interfaces: as keepalived, the daemon does not run.
+    let mut plain = lab
+        .start_daemon(1, ours(), &config(&lab, 150, ""))
+        .expect("plain");
+    let status = plain.wait_exit(LONG).expect("exits");
+    assert!(!status.success(), "{}", plain.log());
+    assert!(plain.log().contains("does not exist"), "{}", plain.log());
+    // With it: FAULT until the interface appears, then master.
+    let conf =
+        config(&lab, 150, "").replace("global_defs {\n", "global_defs {\n    dynamic_interfaces\n");
+    let a = lab.start_daemon(1, ours(), &conf).expect("dynamic");
+    assert!(
+        wait_until(LONG, || a.log().contains("Entering FAULT STATE")),
+        "{}",
+        a.log()
+    );
+    std::thread::sleep(Duration::from_millis(500));
+    assert!(!lab.has_address(1, &vip));
+    ip(&["link", "set", "lan0", "name", "eth0"]);
+    ip(&["link", "set", "eth0", "up"]);
+    assert!(
+        wait_until(LONG, || lab.has_address(1, &vip)),
+        "no master after the interface appeared:\n{}",
+        a.log()
+    );
+    assert!(lab.ping(&lab.vip4(), LONG));
+    drop(a);
+    lab.down().expect("teardown");
+}
+
+#[test]
+fn equal_priorities_elect_the_higher_address_and_preempt_delay_waits() {
+    if !require_root_or_skip("equal_priorities_elect_the_higher_address_and_preempt_delay_waits") {
+        return;
+    }
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let lab = Lab::new(LabSpec::new(2)).expect("lab");
+    let vip = format!("{}/24", lab.vip4());
+    // Same priority: a backup does not preempt an equal master (RFC 5798 6.4.2), so make both
+    // masters with a partition; when it heals, the higher primary address keeps the VIP.
+    let a = lab
+        .start_daemon(1, ours(), &config(&lab, 100, ""))
+        .expect("a");
+    let mut b = lab
+        .start_daemon(2, ours(), &config(&lab, 100, ""))
+        .expect("b");
+    lab.detach(2).expect("detach");
+    assert!(
+        wait_until(LONG, || lab.has_address(1, &vip)
+            && lab.has_address(2, &vip)),
+        "not two masters while partitioned:\na:\n{}\nb:\n{}",
+        a.log(),
+        b.log()
+    );
+    let ip = |i: usize| {
+        lab.router_ip4(i)
+            .expect("ip")
+            .parse::<std::net::Ipv4Addr>()
+            .expect("v4")
+    };
+    let (winner, loser) = if ip(2) > ip(1) { (2, 1) } else { (1, 2) };
+    lab.attach(2).expect("attach");
+    assert!(
+        wait_until(LONG, || lab.has_address(winner, &vip)
+            && !lab.has_address(loser, &vip)),
+        "the higher address did not win the tie:\na:\n{}\nb:\n{}",
+        a.log(),
+        b.log()
+    );
+    // Router 1 is the master for the next step in any case.
+    if winner != 1 {
+        b.signal(Signal::SIGTERM).expect("term");
+        assert!(b.wait_exit(Duration::from_secs(3)).is_some());
+        assert!(wait_until(LONG, || lab.has_address(1, &vip)));
+        b = lab
+            .start_daemon(2, ours(), &config(&lab, 90, ""))
+            .expect("b low");
+    }
+    // preempt_delay 2: router 2 comes back with a higher priority, waits about 2 s as backup,
+    // then preempts.
+    b.signal(Signal::SIGTERM).expect("term");
+    assert!(b.wait_exit(Duration::from_secs(3)).is_some());
+    assert!(wait_until(LONG, || lab.has_address(1, &vip)));
+    let b = lab
+        .start_daemon(2, ours(), &config(&lab, 150, "    preempt_delay 2\n"))
+        .expect("b again");
+    let started = std::time::Instant::now();
+    assert!(
+        wait_until(Duration::from_secs(20), || lab.has_address(2, &vip)),
+        "no preemption after the delay:\n{}",
+        b.log()
+    );
+    let took = started.elapsed();
+    assert!(
+        took >= Duration::from_millis(1_900),
+        "preempted after {took:?}, before preempt_delay:\n{}",
+        b.log()
+    );
+    assert!(b.log().contains("Entering BACKUP STATE"), "{}", b.log());
+    drop((a, b));
+    lab.down().expect("teardown");
+}
+
+#[test]
+fn track_file_and_track_process_move_the_vip() {
+    if !require_root_or_skip("track_file_and_track_process_move_the_vip") {
+        return;
+    }
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let lab = Lab::new(LabSpec::new(2)).expect("lab");
+    let vip = format!("{}/24", lab.vip4());
+    let file = lab.dir().join("prio");
+    std::fs::write(&file, "0\n").expect("file");
+    // A process with a name of its own (the process namespace is the host's).
+    let name = format!("kap{}", std::process::id() % 100_000);
+    let program = lab.dir().join(&name);
+    std::fs::copy("/bin/sleep", &program).expect("copy sleep");
+    let program = program.to_string_lossy().into_owned();
+    let mut proc = lab.spawn(1, "tracked", &[&program, "1000"]).expect("proc");
+    let objects = format!(
+        "track_file tf {{\n    file \"{}\"\n    weight -60\n}}\n\
+         vrrp_track_process tp {{\n    process {name}\n    quorum 1\n    weight 0\n}}\n",
+        file.display()
+    );
+    let conf = format!(
+        "{objects}{}",
+        config(
+            &lab,
+            150,
+            "    track_file {\n        tf\n    }\n    track_process {\n        tp\n    }\n"
+        )
+    );
+    let a = lab.start_daemon(1, ours(), &conf).expect("a");
+    let b = lab
+        .start_daemon(2, ours(), &config(&lab, 100, ""))
+        .expect("b");
+    assert!(wait_until(LONG, || lab.has_address(1, &vip)), "{}", a.log());
+    // 1 x -60: priority 90 < 100, the backup takes over; 0 again: back.
+    let tmp = lab.dir().join("prio.tmp");
+    std::fs::write(&tmp, "1\n").expect("write");
+    std::fs::rename(&tmp, &file).expect("rename");
+    assert!(
+        wait_until(LONG, || lab.has_address(2, &vip)
+            && !lab.has_address(1, &vip)),
+        "track_file did not lower the priority:\n{}",
+        a.log()
+    );
+    std::fs::write(&file, "0\n").expect("write");
+    assert!(
+        wait_until(LONG, || lab.has_address(1, &vip)),
+        "track_file did not restore the priority:\n{}",
+        a.log()
+    );
+    // The tracked process dies: weight 0 means FAULT; it comes back: master again.
+    proc.signal(Signal::SIGKILL).expect("kill");
+    let _ = proc.wait_exit(Duration::from_secs(3));
+    assert!(
+        wait_until(LONG, || a.log().contains("Entering FAULT STATE")
+            && lab.has_address(2, &vip)),
+        "track_process did not fault the instance:\n{}",
+        a.log()
+    );
+    let proc = lab.spawn(1, "tracked", &[&program, "1000"]).expect("proc");
+    assert!(
+        wait_until(LONG, || lab.has_address(1, &vip)),
+        "track_process did not recover:\n{}",
+        a.log()
+    );
+    drop((a, b, proc));
+    lab.down().expect("teardown");
+}
+
+#[test]
+fn notify_fifo_gets_ordered_state_lines() {
+    if !require_root_or_skip("notify_fifo_gets_ordered_state_lines") {
+        return;
+    }
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let lab = Lab::new(LabSpec::new(1)).expect("lab");
+    let vip = format!("{}/24", lab.vip4());
+    let fifo = lab.dir().join("notify.fifo");
+    let out = lab.dir().join("fifo.log");
+    let reader = lab.dir().join("reader.sh");
+    // The FIFO script gets the FIFO's path as its last argument.
+    std::fs::write(
+        &reader,
+        format!("#!/bin/sh\nexec cat \"$1\" >> {}\n", out.display()),
+    )
+    .expect("script");
+    let chmod = std::process::Command::new("chmod")
+        .arg("755")
+        .arg(&reader)
+        .status()
+        .expect("chmod");
+    assert!(chmod.success());
+    let conf = config(&lab, 150, "").replace(
+        "global_defs {\n",
+        &format!(
+            "global_defs {{\n    vrrp_notify_fifo {}\n    vrrp_notify_fifo_script {}\n",
+            fifo.display(),
+            reader.display()
+        ),
+    );
+    let mut a = lab.start_daemon(1, ours(), &conf).expect("a");
+    assert!(wait_until(LONG, || lab.has_address(1, &vip)), "{}", a.log());
+    let read = || std::fs::read_to_string(&out).unwrap_or_default();
+    assert!(
+        wait_until(LONG, || read().contains("INSTANCE \"VI_1\" MASTER 150")),
+        "FIFO lines:\n{}\n{}",
+        read(),
+        a.log()
+    );
+    let text = read();
+    let backup = text.find("INSTANCE \"VI_1\" BACKUP 150");
+    let master = text.find("INSTANCE \"VI_1\" MASTER 150");
+    assert!(backup.is_some() && backup < master, "order:\n{text}");
+    a.signal(Signal::SIGTERM).expect("term");
+    assert!(a.wait_exit(Duration::from_secs(3)).is_some());
     lab.down().expect("teardown");
 }

@@ -3,4 +3,5 @@
 //! The only crate allowed `unsafe`; each block carries a SAFETY note. (Issue 5.)
 pub mod garp;
 pub mod netlink;
+pub mod sched;
 pub mod vrrp_socket;

@@ -1,0 +1,82 @@
+//! Real-time scheduling for the VRRP thread (`vrrp_rt_priority`, `max_auto_priority`): on a
+//! busy machine a normal-priority thread can wake late and miss an advert; SCHED_RR lets it
+//! preempt ordinary work.
+
+use std::io;
+
+/// Puts the calling thread under SCHED_RR at `priority` (1..=99, clamped).
+///
+/// Needs CAP_SYS_NICE (root has it); the error says why it failed otherwise.
+#[allow(unsafe_code)]
+pub fn set_current_thread_realtime(priority: i32) -> io::Result<()> {
+    let param = libc::sched_param {
+        sched_priority: priority.clamp(1, 99),
+    };
+    // SAFETY: `param` is a valid sched_param that outlives the call; pid 0 is the calling
+    // thread, so no other thread's state is touched.
+    let rc = unsafe { libc::sched_setscheduler(0, libc::SCHED_RR, &param) };
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::last_os_error())
+    }
+}
+
+/// Puts the calling thread back under SCHED_OTHER: threads and scripts started by a
+/// real-time thread inherit its policy, and must not compete with adverts.
+#[allow(unsafe_code)]
+pub fn set_current_thread_normal() -> io::Result<()> {
+    let param = libc::sched_param { sched_priority: 0 };
+    // SAFETY: as above; SCHED_OTHER takes priority 0.
+    let rc = unsafe { libc::sched_setscheduler(0, libc::SCHED_OTHER, &param) };
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::last_os_error())
+    }
+}
+
+/// The calling thread's scheduling policy is SCHED_RR (for tests and status output).
+#[allow(unsafe_code)]
+pub fn current_thread_is_realtime() -> bool {
+    // SAFETY: no arguments besides pid 0 (the calling thread); only reads the policy.
+    let policy = unsafe { libc::sched_getscheduler(0) };
+    policy == libc::SCHED_RR
+}
+
+/// Makes `cmd`'s child start with no blocked signals. The daemon blocks its signals in every
+/// thread to read them from a signalfd, and a child inherits that mask: a script or FIFO
+/// reader would otherwise ignore SIGTERM and outlive the daemon.
+#[allow(unsafe_code)]
+pub fn unblock_signals_in_child(cmd: &mut std::process::Command) {
+    use std::os::unix::process::CommandExt;
+    // SAFETY: the closure runs between fork and exec and only calls sigprocmask through nix
+    // (async-signal-safe, no allocation).
+    unsafe {
+        cmd.pre_exec(|| {
+            nix::sys::signal::SigSet::empty()
+                .thread_set_mask()
+                .map_err(io::Error::from)
+        });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_thread_can_be_made_realtime_when_privileged() {
+        let handle = std::thread::spawn(|| {
+            let result = set_current_thread_realtime(5);
+            let rt = current_thread_is_realtime();
+            let back = set_current_thread_normal().is_ok() && !current_thread_is_realtime();
+            (result.is_ok(), rt && back)
+        });
+        let Ok((ok, rt)) = handle.join() else {
+            panic!("thread panicked");
+        };
+        // Without CAP_SYS_NICE the call fails and nothing changes; with it, the policy is RR.
+        assert_eq!(ok, rt);
+    }
+}
