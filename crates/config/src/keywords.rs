@@ -309,7 +309,10 @@ binary with `keepalived -t`.
 
 Status:
 
-- **Supported**: parsed, validated and acted on as keepalived 2.2.7 does.
+- **Supported**: parsed into the typed model and validated as keepalived 2.2.7 does. The VRRP
+  daemon acts on all of them except the few listed under *Not built yet* in `docs/running.md`
+  (`use_vmac` and its companions, `vrrp_strict`'s firewall rules, SMTP alerts, SNMP/DBus); the
+  LVS side is programmed by the checker process (see `docs/lvs.md` once it lands).
 - **ParsedOnly**: recognised and kept (raw) in the model, with a note in the diagnostics; it has
   no effect yet.
 - **NotYet**: belongs to a part not built yet (the LVS side); the whole block is skipped with a note.

@@ -520,6 +520,9 @@ impl<'a> Renderer<'a> {
             self.kv("max_auto_priority", p);
         }
         self.kv("min_auto_priority_delay", g.min_auto_priority_delay_us);
+        if let Some(p) = g.vrrp_rt_priority {
+            self.kv("vrrp_rt_priority", p);
+        }
         if g.reload_check_config {
             match &g.reload_check_config_log {
                 Some(l) => self.kv("reload_check_config", quote_word(l)),

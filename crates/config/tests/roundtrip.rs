@@ -509,6 +509,7 @@ mod gen {
             lvs_notify_fifo: Default::default(),
             max_auto_priority: r.4,
             min_auto_priority_delay_us: r.5,
+            vrrp_rt_priority: r.4.filter(|p| *p > 0),
             reload_check_config: r.6.is_some(),
             reload_check_config_log: r.6.flatten(),
             vrrp_notify_priority_changes: r.7[0],

@@ -1329,7 +1329,7 @@ impl Realtime {
             auto: cfg.global.max_auto_priority.filter(|p| *p > 0),
             late_limit: Duration::from_micros(cfg.global.min_auto_priority_delay_us),
         };
-        if let Some(p) = global_raw(cfg, "vrrp_rt_priority").and_then(|v| v.parse::<i32>().ok()) {
+        if let Some(p) = cfg.global.vrrp_rt_priority {
             me.raise(p, "vrrp_rt_priority");
         }
         me

@@ -77,7 +77,7 @@ pub(super) const ROOT: &[Keyword] = &[
     blk("vrrp_script", A, Supported, ""),
     blk("vrrp_sync_group", B, Supported, ""),
     blk("vrrp_track_file", B, Supported, "deprecated alias of track_file"),
-    blk("vrrp_track_process", B, Supported, ""),
+    blk("vrrp_track_process", B, Supported, "processes are counted by scanning /proc once a second (keepalived: proc connector events)"),
 ];
 
 /// `global_defs` keywords.
@@ -214,7 +214,7 @@ pub(super) const GLOBAL_DEFS: &[Keyword] = &[
     kw("vrrp_process_name", C, ParsedOnly, ""),
     kw("vrrp_rlimit_rtime", C, ParsedOnly, "alias of vrrp_rlimit_rttime"),
     kw("vrrp_rlimit_rttime", C, ParsedOnly, ""),
-    kw("vrrp_rt_priority", C, ParsedOnly, ""),
+    kw("vrrp_rt_priority", C, Supported, "SCHED_RR for the VRRP thread only (other threads stay normal)"),
     kw("vrrp_rx_bufs_multiplier", C, ParsedOnly, ""),
     kw("vrrp_rx_bufs_policy", C, ParsedOnly, ""),
     kw("vrrp_skip_check_adv_addr", B, Supported, ""),

@@ -616,6 +616,9 @@ fn global_defs(node: &Node, cfg: &mut Config, env: &dyn Environment, d: &mut Dia
                     Some(99)
                 }
             }
+            "vrrp_rt_priority" => {
+                g.vrrp_rt_priority = int(kw, 0, 1, 99, d).map(|v| v as i32);
+            }
             "min_auto_priority_delay" => set(
                 &mut g.min_auto_priority_delay_us,
                 uint(kw, 0, 1, u64::from(u32::MAX), d),

@@ -154,6 +154,8 @@ pub struct GlobalDefs {
     pub max_auto_priority: Option<i32>,
     /// Lateness that triggers the raise, microseconds (1 s).
     pub min_auto_priority_delay_us: u64,
+    /// `vrrp_rt_priority`: SCHED_RR priority of the VRRP thread from the start (1..=99).
+    pub vrrp_rt_priority: Option<i32>,
     /// Check the new configuration before reloading.
     pub reload_check_config: bool,
     /// Log file for `reload_check_config`.
@@ -206,6 +208,7 @@ impl Default for GlobalDefs {
             lvs_notify_fifo: NotifyFifo::default(),
             max_auto_priority: None,
             min_auto_priority_delay_us: 1_000_000,
+            vrrp_rt_priority: None,
             reload_check_config: false,
             reload_check_config_log: None,
             vrrp_notify_priority_changes: false,
