@@ -1201,3 +1201,83 @@ fn notify_fifo_gets_ordered_state_lines() {
     assert!(a.wait_exit(Duration::from_secs(3)).is_some());
     lab.down().expect("teardown");
 }
+
+#[test]
+fn a_vip_the_kernel_refuses_is_a_fault_and_the_daemon_keeps_running() {
+    if !require_root_or_skip("a_vip_the_kernel_refuses_is_a_fault_and_the_daemon_keeps_running") {
+        return;
+    }
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let lab = Lab::new(LabSpec::new(1)).expect("lab");
+    let ns = lab.ns_name(1).expect("ns");
+    // IPv6 off on eth0: the kernel refuses the excluded IPv6 address.
+    let st = std::process::Command::new("ip")
+        .args([
+            "netns",
+            "exec",
+            &ns,
+            "sysctl",
+            "-qw",
+            "net.ipv6.conf.eth0.disable_ipv6=1",
+        ])
+        .status()
+        .expect("sysctl");
+    assert!(st.success());
+    let extra = "    virtual_ipaddress_excluded {\n        fd00:200::10/64 dev eth0\n    }\n";
+    let mut a = lab
+        .start_daemon(1, ours(), &config(&lab, 150, extra))
+        .expect("a");
+    assert!(
+        wait_until(LONG, || a.log().contains("adding fd00:200::10 failed")
+            && a.log().contains("Entering FAULT STATE")),
+        "{}",
+        a.log()
+    );
+    std::thread::sleep(Duration::from_millis(500));
+    assert!(a.is_running(), "the daemon died:\n{}", a.log());
+    a.signal(Signal::SIGTERM).expect("term");
+    assert!(a.wait_exit(Duration::from_secs(3)).is_some());
+    lab.down().expect("teardown");
+}
+
+#[test]
+fn static_addresses_stay_and_rt_priority_is_applied() {
+    if !require_root_or_skip("static_addresses_stay_and_rt_priority_is_applied") {
+        return;
+    }
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let lab = Lab::new(LabSpec::new(1)).expect("lab");
+    let vip = format!("{}/24", lab.vip4());
+    let stat = "10.201.77.1/24";
+    let conf = format!(
+        "static_ipaddress {{\n    {stat} dev eth0\n}}\n{}",
+        config(&lab, 150, "").replace(
+            "global_defs {\n",
+            "global_defs {\n    vrrp_rt_priority 10\n"
+        )
+    );
+    let mut a = lab.start_daemon(1, ours(), &conf).expect("a");
+    assert!(wait_until(LONG, || lab.has_address(1, &vip)), "{}", a.log());
+    assert!(lab.has_address(1, stat), "{}", a.log());
+    assert!(
+        a.log().contains("real-time priority 10"),
+        "no real-time priority:\n{}",
+        a.log()
+    );
+    // Deleted from outside: put back.
+    let ns = lab.ns_name(1).expect("ns");
+    let st = std::process::Command::new("ip")
+        .args(["-n", &ns, "addr", "del", stat, "dev", "eth0"])
+        .status()
+        .expect("ip");
+    assert!(st.success());
+    assert!(
+        wait_until(LONG, || lab.has_address(1, stat)),
+        "static address not restored:\n{}",
+        a.log()
+    );
+    a.signal(Signal::SIGTERM).expect("term");
+    assert!(a.wait_exit(Duration::from_secs(3)).is_some());
+    assert!(!lab.has_address(1, stat), "static address left at stop");
+    lab.down().expect("teardown");
+}
