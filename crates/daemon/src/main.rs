@@ -6,8 +6,12 @@
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
+#[cfg(feature = "lab")]
+mod bench;
 mod cli;
 mod clock;
+#[cfg(feature = "lab")]
+mod demo;
 mod dump;
 mod env;
 mod logging;
@@ -60,7 +64,16 @@ fn main() -> ExitCode {
 }
 
 fn run() -> anyhow::Result<ExitCode> {
-    let cli = Cli::parse();
+    // keepalived-rs additions that are not keepalived flags: sub-commands.
+    let args: Vec<String> = std::env::args().collect();
+    #[cfg(feature = "lab")]
+    match args.get(1).map(String::as_str) {
+        Some("bench") => return bench::main(&args[1..]),
+        Some("demo") => return demo::main(&args[1..]),
+        Some("flood-adverts") => return bench::flood::flood_main(&args[2..]),
+        _ => {}
+    }
+    let cli = Cli::parse_from(&args);
     if cli.version {
         eprintln!(
             "keepalived-rs {} (reads keepalived 2.2.7 configurations)",

@@ -23,6 +23,7 @@
 mod capture;
 mod cmd;
 mod lab;
+pub mod pcap;
 mod process;
 
 use std::path::PathBuf;
