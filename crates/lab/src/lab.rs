@@ -818,6 +818,25 @@ fn kill_ns_processes(nss: &[String]) -> Result<()> {
     bail!("processes survived SIGKILL: {}", left.join(", "))
 }
 
+/// Tears down every namespace whose name starts with `prefix` (a lab's [`LabSpec::prefix`]),
+/// killing its processes by PID first. For signal handlers (Ctrl-C in the demo) that cannot
+/// reach the [`Lab`] value; an empty or short prefix is refused.
+pub fn teardown_prefix(prefix: &str) -> Result<()> {
+    if prefix.len() < 3 {
+        bail!("refusing to tear down namespaces by the prefix {prefix:?}");
+    }
+    let mut nss: Vec<String> = netns_list()?
+        .into_iter()
+        .filter(|ns| ns.starts_with(prefix))
+        .collect();
+    nss.sort_by_key(|n| n.ends_with("br"));
+    kill_ns_processes(&nss)?;
+    for ns in &nss {
+        run("ip", &["netns", "del", ns]).with_context(|| format!("deleting {ns}"))?;
+    }
+    Ok(())
+}
+
 /// Removes labs left behind by test processes that died without unwinding (SIGKILL, abort):
 /// namespaces named `kl<pid>n<k>-...` whose `<pid>` no longer exists. Their processes are killed
 /// by PID first. Namespaces of other tools and of live processes are never touched.

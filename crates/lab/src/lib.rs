@@ -30,7 +30,7 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 pub use capture::Capture;
-pub use lab::{cleanup_stale, Lab, LabSpec, Node, MAX_ROUTERS};
+pub use lab::{cleanup_stale, teardown_prefix, Lab, LabSpec, Node, MAX_ROUTERS};
 /// Signals for [`Proc::signal`], re-exported so users need no direct `nix` dependency.
 pub use nix::sys::signal::Signal;
 pub use process::Proc;
