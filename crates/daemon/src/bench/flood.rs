@@ -264,12 +264,13 @@ pub fn flood_main(args: &[String]) -> Result<ExitCode> {
 }
 
 /// Deviation of each advert interval from `nominal_ms`, in ms: for consecutive adverts (times
-/// in µs, any order) whose later one falls within `[from_us, to_us]`.
+/// in µs, any order) whose interval overlaps `[from_us, to_us]`. A master that falls silent for
+/// the whole window still shows: its one long interval spans the window.
 pub fn deviations_ms(times_us: &[i64], from_us: i64, to_us: i64, nominal_ms: f64) -> Vec<f64> {
     let mut t = times_us.to_vec();
     t.sort_unstable();
     t.windows(2)
-        .filter(|w| w[1] >= from_us && w[1] <= to_us)
+        .filter(|w| w[1] >= from_us && w[0] <= to_us)
         .map(|w| ((w[1] - w[0]) as f64 / 1e3 - nominal_ms).abs())
         .collect()
 }
@@ -412,6 +413,7 @@ fn flood_one(imp: &Implementation, gen: &std::path::Path) -> Result<Vec<Figure>>
         .map(|f| f.time_us)
         .collect();
     let dev = deviations_ms(&adverts, w0, w1, INTERVAL_MS);
+    let adverts_in_flood = adverts.iter().filter(|&&t| t >= w0 && t <= w1).count();
     let state_changes = count_lines_with(&during, "Entering");
     let log_lines = during.lines().count();
 
@@ -439,6 +441,13 @@ fn flood_one(imp: &Implementation, gen: &std::path::Path) -> Result<Vec<Figure>>
         Figure::new(&scenario, "advert deviation p50 ms", name, q(0.5)),
         Figure::new(&scenario, "advert deviation p99 ms", name, q(0.99)).with_target("< 1 ms"),
         Figure::new(&scenario, "advert deviation max ms", name, q(1.0)),
+        Figure::new(
+            &scenario,
+            "master adverts during flood",
+            name,
+            vec![adverts_in_flood as f64],
+        )
+        .with_target(&format!("~{}", SECS * 10)),
         Figure::new(
             &scenario,
             "log lines during flood",
@@ -552,11 +561,15 @@ mod tests {
     #[test]
     fn deviations_from_the_nominal_interval() {
         let t = [0, 100_000, 200_500, 299_000, 400_000, 1_000_000];
-        let d = deviations_ms(&t, 150_000, 450_000, 100.0);
+        let d = deviations_ms(&t, 150_000, 350_000, 100.0);
         assert_eq!(d.len(), 3);
         assert!((d[0] - 0.5).abs() < 1e-9);
         assert!((d[1] - 1.5).abs() < 1e-9);
         assert!((d[2] - 1.0).abs() < 1e-9);
+        // A silent master: one interval spanning the window.
+        let d = deviations_ms(&t, 450_000, 900_000, 100.0);
+        assert_eq!(d.len(), 1);
+        assert!((d[0] - 500.0).abs() < 1e-9);
         assert!(deviations_ms(&[5], 0, 10, 100.0).is_empty());
     }
 
