@@ -239,7 +239,9 @@ pub fn trial(lab: &Lab, imp: &Implementation, case: &Case) -> Result<Trial> {
         "ping",
         &["ping", "-n", "-q", "-i", "0.002", &vip],
     )?;
-    let settle = (2.0 * case.advert).max(1.0) + phase(case.advert);
+    // Over 1 s after the client resolved the VIP: a GARP within the client's ARP locktime
+    // (1 s) would be ignored, and the figure would measure the client, not the routers.
+    let settle = (2.0 * case.advert).max(2.0) + phase(case.advert);
     std::thread::sleep(Duration::from_secs_f64(settle));
     let t0 = now_s();
     match case.event {
