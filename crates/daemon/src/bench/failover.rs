@@ -9,6 +9,7 @@
 //!   floor is Master_Down_Interval (3 x advert_int + Skew_Time); the overshoot is what an
 //!   implementation adds;
 //! - `VIP -> first reply`: until the client gets an echo reply from router 2's MAC.
+//!
 //! For the handover, `SIGTERM -> VIP` (floor: Skew_Time after the priority-0 advert).
 
 use super::{ConfSpec, Figure, Implementation};

@@ -6,26 +6,29 @@
 //! daemon (`/proc/PID/task/*/schedstat`, summed over the process tree: keepalived runs a parent
 //! and a VRRP child), as `../shared/harness/measure-idle.sh` measures it.
 //!
-//! VRIDs are 1..=255 per interface, so more than 250 instances are spread over VLAN
-//! interfaces made on eth0 of both routers:
+//! VRIDs are 1..=255 per interface, so more than 250 instances are spread over extra LAN
+//! segments. The kernel here has no 802.1Q (`CONFIG_VLAN_8021Q` is not set, `type vlan` fails
+//! with "Unknown device type"), so a segment is built like the lab's own LAN, inside the lab's
+//! namespaces only: a bridge `br<n>` in the bridge namespace and, per router, a veth `vl<n>`
+//! whose peer `s<n>p<r>` is created straight in the bridge namespace and enslaved to `br<n>`.
+//! Each segment is its own broadcast domain, so VRID 1 on `vl1` never meets VRID 1 on eth0.
 //!
 //! ```text
-//!  interface n   name   VLAN id   own address             VIPs (one per instance, /32)
-//!  0             eth0   -         10.200.S.(10+r)/24      10.220.S.1 ..= 10.220.S.250
-//!  1             vl1    101       10.202.S.(10+r)/24      10.221.S.1 ..= 10.221.S.250
-//!  n             vl<n>  100+n     10.(201+n).S.(10+r)/24  10.(220+n).S.1 ..
+//!  interface n   name   bridge   own address             VIPs (one per instance, /32)
+//!  0             eth0   br0      10.200.S.(10+r)/24      10.220.S.1 ..= 10.220.S.250
+//!  1             vl1    br1      10.202.S.(10+r)/24      10.221.S.1 ..= 10.221.S.250
+//!  n             vl<n>  br<n>    10.(201+n).S.(10+r)/24  10.(220+n).S.1 ..
 //! ```
 
 use super::{process_tree, usage, ConfSpec, Figure, Implementation, Usage};
 use anyhow::{bail, Context, Result};
-use ka_lab::pcap::{self, Payload};
-use ka_lab::{Lab, LabSpec, Proc};
+use ka_lab::{Lab, LabSpec, Node, Proc};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 /// Instances per interface in the idle scenario (VRIDs 1..=250).
 const PER_IFACE: usize = 250;
-/// Most interfaces a layout may use (VLAN subnets 10.202 ..= 10.219, VIPs up to 10.238).
+/// Most interfaces a layout may use (segment subnets 10.202 ..= 10.219, VIPs up to 10.238).
 const MAX_IFACES: usize = 19;
 /// After all VIPs are up: keepalived's delayed gratuitous ARPs (5 s) are over.
 const SETTLE: Duration = Duration::from_secs(7);
@@ -82,14 +85,15 @@ pub fn layout(k: usize, per_iface: usize) -> Result<Vec<Slot>> {
         .collect()
 }
 
-/// The VLAN interfaces (`vl1 ..`) the layout needs: (name, VLAN id, address of router `r`).
-pub fn vlans(slots: &[Slot], subnet: u8, router: usize) -> Vec<(String, u16, String)> {
+/// The extra segments (`vl1 ..`) the layout needs: (segment n, interface name, address of
+/// router `r`).
+pub fn segments(slots: &[Slot], subnet: u8, router: usize) -> Vec<(usize, String, String)> {
     let n = slots.iter().map(|s| s.iface).max().unwrap_or(0);
     (1..=n)
         .map(|i| {
             (
+                i,
                 iface_name(i),
-                100 + i as u16,
                 format!("10.{}.{subnet}.{}/24", 201 + i, 10 + router),
             )
         })
@@ -115,24 +119,66 @@ fn ip_ns(ns: &str, args: &[&str]) -> Result<()> {
     Ok(())
 }
 
-/// Creates the layout's VLAN interfaces on eth0 of routers 1 and 2 (inside their namespaces).
-fn add_vlans(lab: &Lab, slots: &[Slot]) -> Result<()> {
+/// Creates the layout's extra segments for routers 1 and 2 (everything inside the lab's
+/// namespaces: bridges in the bridge namespace, veth ends in the routers).
+fn add_segments(lab: &Lab, slots: &[Slot]) -> Result<()> {
     let subnet = lab.spec().subnet;
+    let br = lab.ns_name(Node::Bridge)?;
+    for (n, _, _) in segments(slots, subnet, 1) {
+        let bridge = format!("br{n}");
+        ip_ns(
+            &br,
+            &[
+                "link",
+                "add",
+                &bridge,
+                "type",
+                "bridge",
+                "stp_state",
+                "0",
+                "forward_delay",
+                "0",
+                "mcast_snooping",
+                "0",
+            ],
+        )?;
+        ip_ns(&br, &["link", "set", &bridge, "up"])?;
+    }
     for r in 1..=2 {
         let ns = lab.ns_name(r)?;
-        for (name, id, addr) in vlans(slots, subnet, r) {
-            let id = id.to_string();
+        for (n, name, addr) in segments(slots, subnet, r) {
+            let port = format!("s{n}p{r}");
             ip_ns(
                 &ns,
                 &[
-                    "link", "add", "link", "eth0", "name", &name, "type", "vlan", "id", &id,
+                    "link", "add", &name, "type", "veth", "peer", "name", &port, "netns", &br,
                 ],
             )?;
+            ip_ns(&br, &["link", "set", &port, "master", &format!("br{n}")])?;
+            ip_ns(&br, &["link", "set", &port, "up"])?;
             ip_ns(&ns, &["addr", "add", &addr, "dev", &name])?;
             ip_ns(&ns, &["link", "set", &name, "up"])?;
         }
     }
     Ok(())
+}
+
+/// Packets router `r` has sent on all its interfaces but `lo` (at idle: its adverts).
+fn tx_packets(lab: &Lab, r: usize) -> Result<u64> {
+    let ns = lab.ns_name(r)?;
+    let out = Command::new("ip")
+        .args(["-n", &ns, "-j", "-s", "link", "show"])
+        .stdin(Stdio::null())
+        .output()
+        .with_context(|| format!("ip -n {ns} -s link"))?;
+    let v: serde_json::Value =
+        serde_json::from_slice(&out.stdout).with_context(|| format!("ip -s link in {ns}"))?;
+    Ok(v.as_array()
+        .into_iter()
+        .flatten()
+        .filter(|l| l.get("ifname").and_then(|n| n.as_str()) != Some("lo"))
+        .filter_map(|l| l.pointer("/stats64/tx/packets").and_then(|p| p.as_u64()))
+        .sum())
 }
 
 /// The configuration of router `router` (1 = MASTER 150, 2 = BACKUP 100) for `slots`.
@@ -207,6 +253,20 @@ pub fn cpu_percent(a: Usage, b: Usage, elapsed: Duration) -> f64 {
     b.cpu_ns.saturating_sub(a.cpu_ns) as f64 / 1e9 / secs * 100.0
 }
 
+/// PSS (KiB, `/proc/PID/smaps_rollup`) summed over `pids`: the fair share of pages, which
+/// does not count keepalived's parent and child twice for the pages they share.
+fn pss_kib(pids: &[u32]) -> u64 {
+    pids.iter()
+        .filter_map(|p| std::fs::read_to_string(format!("/proc/{p}/smaps_rollup")).ok())
+        .filter_map(|s| {
+            s.lines()
+                .find(|l| l.starts_with("Pss:"))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|x| x.parse::<u64>().ok())
+        })
+        .sum()
+}
+
 /// Both daemons' usage now (each over its whole process tree).
 fn sample(r1: &Proc, r2: &Proc) -> (Usage, Usage) {
     (
@@ -223,10 +283,10 @@ struct Pair {
 }
 
 impl Pair {
-    /// Builds the lab, the VLANs, starts both daemons and waits for router 1's VIPs.
+    /// Builds the lab and its extra segments, starts both daemons and waits for router 1's VIPs.
     fn start(imp: &Implementation, slots: &[Slot], advert_int: f64) -> Result<Pair> {
         let lab = Lab::new(LabSpec::new(2))?;
-        add_vlans(&lab, slots)?;
+        add_segments(&lab, slots)?;
         let subnet = lab.spec().subnet;
         let r1 = lab.start_daemon(1, &imp.bin, &conf(subnet, 1, slots, advert_int))?;
         let r2 = lab.start_daemon(2, &imp.bin, &conf(subnet, 2, slots, advert_int))?;
@@ -301,27 +361,20 @@ fn idle_one(imp: &Implementation, k: usize, window: Duration) -> Result<Vec<Figu
     let slots = layout(k, PER_IFACE)?;
     let mut pair = Pair::start(imp, &slots, 1.0)?;
     std::thread::sleep(SETTLE);
-    let capture = pair
-        .lab
-        .capture("ip proto 112 or (vlan and ip proto 112)")?;
+    let tx0 = tx_packets(&pair.lab, 1)?;
     let (a1, a2) = sample(&pair.r1, &pair.r2);
-    let (t0, w0) = (Instant::now(), now_us());
+    let t0 = Instant::now();
     std::thread::sleep(window);
     let (b1, b2) = sample(&pair.r1, &pair.r2);
-    let (elapsed, w1) = (t0.elapsed(), now_us());
-    let pcap_path = capture.stop()?;
+    let elapsed = t0.elapsed();
+    let pss = (
+        pss_kib(&process_tree(pair.r1.pid())),
+        pss_kib(&process_tree(pair.r2.pid())),
+    );
+    let adverts = tx_packets(&pair.lab, 1)?.saturating_sub(tx0);
     let held = vips_on(&pair.lab, 1);
     let running = (pair.r1.is_running(), pair.r2.is_running());
     pair.down()?;
-    let frames = pcap::read(&pcap_path)?;
-    let adverts = frames
-        .iter()
-        .filter(|f| {
-            f.time_us >= w0
-                && f.time_us <= w1
-                && matches!(f.payload, Payload::Vrrp { priority, .. } if priority != 0)
-        })
-        .count();
     if held < k || running != (true, true) {
         eprintln!(
             "  {} K={k}: at the end router 1 held {held} of {k} VIPs; running {running:?}",
@@ -330,7 +383,7 @@ fn idle_one(imp: &Implementation, k: usize, window: Duration) -> Result<Vec<Figu
     }
     let name = imp.name.as_str();
     let mut f = Vec::new();
-    for (role, a, b) in [("master", a1, b1), ("backup", a2, b2)] {
+    for (role, a, b, pss) in [("master", a1, b1, pss.0), ("backup", a2, b2, pss.1)] {
         let scenario = format!("idle K={k} {role}");
         f.push(
             Figure::new(
@@ -347,11 +400,17 @@ fn idle_one(imp: &Implementation, k: usize, window: Duration) -> Result<Vec<Figu
         } else {
             rss
         });
+        f.push(Figure::new(
+            &scenario,
+            "PSS MiB",
+            name,
+            vec![pss as f64 / 1024.0],
+        ));
         if role == "master" {
             f.push(
                 Figure::new(
                     &scenario,
-                    "adverts/s on wire",
+                    "adverts/s sent (tx packets)",
                     name,
                     vec![adverts as f64 / elapsed.as_secs_f64().max(1e-9)],
                 )
@@ -391,11 +450,13 @@ fn rate_one(imp: &Implementation, window: Duration) -> Result<Vec<Figure>> {
     let mut pair = Pair::start(imp, &slots, 0.01)?;
     std::thread::sleep(Duration::from_secs(5));
     let (o1, o2) = (log_len(&pair.r1), log_len(&pair.r2));
+    let tx0 = tx_packets(&pair.lab, 1)?;
     let (a1, a2) = sample(&pair.r1, &pair.r2);
     let t0 = Instant::now();
     std::thread::sleep(window);
     let (b1, b2) = sample(&pair.r1, &pair.r2);
     let elapsed = t0.elapsed();
+    let sent = tx_packets(&pair.lab, 1)?.saturating_sub(tx0);
     let s1 = count_lines_with(&log_since(&pair.r1, o1), "Entering");
     let s2 = count_lines_with(&log_since(&pair.r2, o2), "Entering");
     let held = vips_on(&pair.lab, 1);
@@ -428,6 +489,13 @@ fn rate_one(imp: &Implementation, window: Duration) -> Result<Vec<Figure>> {
             name,
             vec![cpu_percent(a2, b2, elapsed)],
         ),
+        Figure::new(
+            &scenario,
+            "adverts/s sent by master",
+            name,
+            vec![sent as f64 / elapsed.as_secs_f64().max(1e-9)],
+        )
+        .with_target(&format!("{}", K * 100)),
         Figure::new(&scenario, "VIPs on master at end", name, vec![held as f64])
             .with_target(&format!("{K}")),
     ])
@@ -464,17 +532,17 @@ mod tests {
         vips.sort();
         vips.dedup();
         assert_eq!(vips.len(), 1000);
-        let v = vlans(&s, 7, 2);
+        let v = segments(&s, 7, 2);
         assert_eq!(
             v,
             vec![
-                ("vl1".to_string(), 101, "10.202.7.12/24".to_string()),
-                ("vl2".to_string(), 102, "10.203.7.12/24".to_string()),
-                ("vl3".to_string(), 103, "10.204.7.12/24".to_string()),
+                (1, "vl1".to_string(), "10.202.7.12/24".to_string()),
+                (2, "vl2".to_string(), "10.203.7.12/24".to_string()),
+                (3, "vl3".to_string(), "10.204.7.12/24".to_string()),
             ]
         );
-        // Small sizes stay on eth0 with no VLAN.
-        assert!(vlans(&layout(200, PER_IFACE).unwrap(), 7, 1).is_empty());
+        // Small sizes stay on eth0 with no extra segment.
+        assert!(segments(&layout(200, PER_IFACE).unwrap(), 7, 1).is_empty());
         let r = layout(255, 255).unwrap();
         assert_eq!(
             r[254],
@@ -485,10 +553,10 @@ mod tests {
         );
         assert!(layout(0, PER_IFACE).is_err());
         assert!(layout(PER_IFACE * MAX_IFACES + 1, PER_IFACE).is_err());
-        // The highest layout stays inside 10.x with no overlap of VLAN subnets and VIPs.
+        // The highest layout stays inside 10.x with no overlap of segment subnets and VIPs.
         let top = layout(PER_IFACE * MAX_IFACES, PER_IFACE).unwrap();
         assert_eq!(top.last().unwrap().vip(1), "10.238.1.250/32");
-        assert_eq!(vlans(&top, 1, 1).last().unwrap().2, "10.219.1.11/24");
+        assert_eq!(segments(&top, 1, 1).last().unwrap().2, "10.219.1.11/24");
     }
 
     #[test]
