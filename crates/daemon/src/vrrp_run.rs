@@ -1605,6 +1605,8 @@ pub fn run(
         driver.input(clock::now(), i);
     }
     driver.input(clock::now(), Input::Start);
+    // Parsing garbage goes back to the kernel: the daemon runs for months.
+    ka_sys::alloc::release_free_memory();
     sd_notify("READY=1");
 
     let mut buf = vec![0u8; 65_536];
@@ -1733,6 +1735,7 @@ pub fn run(
                             cfg = new.0;
                             setup = new.1;
                         }
+                        ka_sys::alloc::release_free_memory();
                         sd_notify("READY=1");
                     }
                     Request::DumpData | Request::DumpStats => {
