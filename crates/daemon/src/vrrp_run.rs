@@ -646,8 +646,16 @@ fn link_watcher(inbox: Inbox, trackers: Vec<(usize, String)>, own: Vec<String>, 
         );
     }
     loop {
-        let Ok(events) = w.next_events(std::time::Duration::from_secs(1)) else {
-            continue;
+        // Nothing here is periodic: sleep until the kernel reports something (an idle daemon
+        // should not wake up for nothing).
+        let events = match w.next_events(std::time::Duration::from_secs(3600)) {
+            Ok(e) => e,
+            Err(e) => {
+                log(&format!("link watcher: {e}"));
+                // Never spin on a broken socket.
+                std::thread::sleep(std::time::Duration::from_secs(1));
+                continue;
+            }
         };
         let mut touched: Vec<String> = Vec::new();
         for ev in events {
@@ -689,6 +697,21 @@ fn link_watcher(inbox: Inbox, trackers: Vec<(usize, String)>, own: Vec<String>, 
                         );
                     }
                     inbox.post(Msg::AddressRemoved(a.address));
+                }
+                Event::Overrun => {
+                    // The kernel dropped notifications: rebuild the picture from dumps.
+                    log("link watcher: netlink events were lost; re-reading links and addresses");
+                    if let Ok(mut nl) = Netlink::open() {
+                        link_locals.clear();
+                        for l in nl.links().unwrap_or_default() {
+                            index_of.insert(l.name.clone(), l.ifindex);
+                            link_ok.insert(l.name.clone(), l.up && l.running);
+                            touched.push(l.name);
+                        }
+                        for a in nl.addresses().unwrap_or_default() {
+                            note_link_local(&mut link_locals, &a, true);
+                        }
+                    }
                 }
                 _ => {}
             }
