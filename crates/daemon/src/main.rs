@@ -18,6 +18,7 @@ mod logging;
 mod notify_fifo;
 mod process;
 mod scripts;
+mod status;
 mod trackers;
 mod vrrp_driver;
 mod vrrp_log;
@@ -39,8 +40,8 @@ fn signum(name: &str) -> Option<i32> {
         "RELOAD" => libc_sig::SIGHUP,
         "DATA" => libc_sig::SIGUSR1,
         "STATS" => libc_sig::SIGUSR2,
-        "STATS_CLEAR" => 63,
-        "JSON" => 36,
+        "STATS_CLEAR" => process::SIGNAL_STATS_CLEAR,
+        "JSON" => process::SIGNAL_JSON,
         _ => return None,
     })
 }

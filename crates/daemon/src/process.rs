@@ -49,7 +49,16 @@ pub enum Request {
     DumpData,
     /// SIGUSR2: write the statistics.
     DumpStats,
+    /// keepalived's JSON signal (SIGRTMIN+2, `--signum=JSON`): write `keepalived.json`.
+    DumpJson,
+    /// keepalived's STATS_CLEAR signal (SIGRTMAX-1): write the statistics, then zero them.
+    DumpStatsClear,
 }
+
+/// keepalived's number for the JSON dump (`keepalived --signum=JSON`).
+pub const SIGNAL_JSON: i32 = 36;
+/// keepalived's number for statistics-and-clear (`keepalived --signum=STATS_CLEAR`).
+pub const SIGNAL_STATS_CLEAR: i32 = 63;
 
 /// The signals we handle, blocked and read from a signalfd.
 pub struct Signals {
@@ -70,6 +79,7 @@ impl Signals {
         ] {
             set.add(s);
         }
+        let set = ka_sys::sched::sigset_with_realtime(&set, &[SIGNAL_JSON, SIGNAL_STATS_CLEAR]);
         set.thread_block()?;
         let fd = SignalFd::with_flags(&set, SfdFlags::SFD_NONBLOCK | SfdFlags::SFD_CLOEXEC)?;
         Ok(Signals { fd })
@@ -79,7 +89,16 @@ impl Signals {
     pub fn read(&mut self) -> Vec<Request> {
         let mut out = Vec::new();
         while let Ok(Some(info)) = self.fd.read_signal() {
-            let req = match Signal::try_from(info.ssi_signo as i32) {
+            let signo = info.ssi_signo as i32;
+            if signo == SIGNAL_JSON {
+                out.push(Request::DumpJson);
+                continue;
+            }
+            if signo == SIGNAL_STATS_CLEAR {
+                out.push(Request::DumpStatsClear);
+                continue;
+            }
+            let req = match Signal::try_from(signo) {
                 Ok(Signal::SIGTERM | Signal::SIGINT) => Request::Stop,
                 Ok(Signal::SIGHUP) => Request::Reload,
                 Ok(Signal::SIGUSR1) => Request::DumpData,

@@ -15,6 +15,7 @@ use crate::clock::{self, DeadlineTimer};
 use crate::notify_fifo::NotifyFifos;
 use crate::process::{PidFiles, Request, Signals, DEFAULT_PID, DEFAULT_VRRP_PID};
 use crate::scripts::{Launch, ScriptPolicy};
+use crate::status;
 use crate::trackers;
 use crate::vrrp_driver::{Driver, Edge};
 use crate::vrrp_setup::{self, InterfaceAddresses, Setup, TrackerKey};
@@ -82,6 +83,11 @@ enum Work {
     /// A static address to put back; not an instance's, so nothing is confirmed.
     AddStatic {
         specs: Vec<AddressSpec>,
+    },
+    /// A status dump (SIGUSR1/SIGUSR2/JSON): built on the VRRP thread, written here.
+    WriteFile {
+        path: std::path::PathBuf,
+        contents: String,
     },
     /// Answered once everything queued before it is done (shutdown ordering).
     Flush(Sender<()>),
@@ -590,6 +596,11 @@ fn worker(rx: Receiver<Work>, inbox: Inbox) {
                             let _ = nl.del_route(r);
                         }
                     }
+                }
+            }
+            Work::WriteFile { path, contents } => {
+                if let Err(e) = std::fs::write(&path, contents) {
+                    log(&format!("cannot write {}: {e}", path.display()));
                 }
             }
             Work::AddStatic { specs } => {
@@ -1297,6 +1308,56 @@ impl DropLog {
     }
 }
 
+/// Writes the dump a signal asks for (through the worker: no disk write on this thread), and
+/// logs the drop counters too (a one-line summary per reason, for `journalctl` readers).
+fn dump(
+    driver: &mut Driver<SysEdge>,
+    cfg: &Config,
+    setup: &Setup,
+    req: Request,
+    work: &Sender<Work>,
+) {
+    let vips: Vec<Vec<IpAddr>> = cfg
+        .instances
+        .iter()
+        .map(|i| i.virtual_ipaddress.iter().map(|a| a.address).collect())
+        .collect();
+    let groups: Vec<(String, Vec<String>)> = cfg
+        .sync_groups
+        .iter()
+        .map(|g| (g.name.clone(), g.group.clone()))
+        .collect();
+    let ctx = status::Context {
+        vips: &vips,
+        trackers: &setup.trackers,
+        groups: &groups,
+        now: clock::now(),
+    };
+    let dir = status::dump_dir();
+    let (file, contents) = match req {
+        Request::DumpData => ("keepalived.data", status::data(driver.engine(), &ctx)),
+        Request::DumpJson => ("keepalived.json", status::json(driver.engine(), &ctx)),
+        _ => ("keepalived.stats", status::stats(driver.engine())),
+    };
+    if matches!(req, Request::DumpStats | Request::DumpStatsClear) {
+        for ((inst, reason), count) in driver.engine().drop_counters() {
+            let who = inst
+                .and_then(|id| driver.engine().instance(id))
+                .map_or_else(
+                    || "(no instance)".to_string(),
+                    |i| format!("({})", i.config().name),
+                );
+            log(&format!("{who} drops {}: {count}", reason.counter_name()));
+        }
+    }
+    if req == Request::DumpStatsClear {
+        driver.engine_mut().clear_counters();
+    }
+    let path = dir.join(file);
+    log(&format!("writing {}", path.display()));
+    let _ = work.send(Work::WriteFile { path, contents });
+}
+
 /// Whether `name` has instances without a socket (missing interface, tentative link-local).
 fn waiting_for_socket(driver: &Driver<SysEdge>, setup: &Setup, name: &str) -> bool {
     setup.instances.iter().enumerate().any(|(id, spec)| {
@@ -1761,13 +1822,11 @@ pub fn run(
                         ka_sys::alloc::release_free_memory();
                         sd_notify("READY=1");
                     }
-                    Request::DumpData | Request::DumpStats => {
-                        for ((inst, reason), count) in driver.engine().drop_counters() {
-                            log(&format!(
-                                "drops {inst:?} {}: {count}",
-                                reason.counter_name()
-                            ));
-                        }
+                    Request::DumpData
+                    | Request::DumpStats
+                    | Request::DumpJson
+                    | Request::DumpStatsClear => {
+                        dump(&mut driver, &cfg, &setup, req, &work_tx);
                     }
                 }
             }

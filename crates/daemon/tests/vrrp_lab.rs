@@ -1281,3 +1281,47 @@ fn static_addresses_stay_and_rt_priority_is_applied() {
     assert!(!lab.has_address(1, stat), "static address left at stop");
     lab.down().expect("teardown");
 }
+
+#[test]
+fn status_dumps_on_keepalived_signals() {
+    if !require_root_or_skip("status_dumps_on_keepalived_signals") {
+        return;
+    }
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let lab = Lab::new(LabSpec::new(1)).expect("lab");
+    let vip = format!("{}/24", lab.vip4());
+    let mut a = lab
+        .start_daemon(1, ours(), &config(&lab, 150, ""))
+        .expect("a");
+    assert!(wait_until(LONG, || lab.has_address(1, &vip)), "{}", a.log());
+    let read = |f: &str| std::fs::read_to_string(lab.dir().join(f)).unwrap_or_default();
+    a.signal(Signal::SIGUSR1).expect("usr1");
+    assert!(
+        wait_until(LONG, || read("keepalived.data").contains("State = MASTER")),
+        "data dump:\n{}\n{}",
+        read("keepalived.data"),
+        a.log()
+    );
+    assert!(read("keepalived.data").contains(&lab.vip4()));
+    a.signal(Signal::SIGUSR2).expect("usr2");
+    assert!(
+        wait_until(LONG, || read("keepalived.stats")
+            .contains("Became master: 1")),
+        "stats dump:\n{}",
+        read("keepalived.stats")
+    );
+    // keepalived's JSON signal number (`--signum=JSON`).
+    let st = std::process::Command::new("kill")
+        .args(["-36", &a.pid().to_string()])
+        .status();
+    assert!(st.is_ok_and(|s| s.success()));
+    assert!(
+        wait_until(LONG, || read("keepalived.json")
+            .contains("\"state\": \"MASTER\"")),
+        "json dump:\n{}",
+        read("keepalived.json")
+    );
+    a.signal(Signal::SIGTERM).expect("term");
+    assert!(a.wait_exit(Duration::from_secs(3)).is_some());
+    lab.down().expect("teardown");
+}

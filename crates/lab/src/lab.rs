@@ -435,9 +435,12 @@ impl Lab {
         }
         let bin = binary.to_str().context("daemon path is not UTF-8")?;
         let paths = [&conf, &main, &vrrp, &check, &bfd].map(|p| p.to_string_lossy().into_owned());
+        // Status dumps (SIGUSR1/SIGUSR2, `$TMPDIR/keepalived.*`) land in the lab directory,
+        // not in the machine's /tmp.
+        let tmpdir = format!("TMPDIR={}", self.dir.display());
         let mut argv = vec![
-            bin, "-P", "-n", "-l", "-D", "-G", "-f", &paths[0], "-p", &paths[1], "-r", &paths[2],
-            "-c", &paths[3], "-b", &paths[4],
+            "env", &tmpdir, bin, "-P", "-n", "-l", "-D", "-G", "-f", &paths[0], "-p", &paths[1],
+            "-r", &paths[2], "-c", &paths[3], "-b", &paths[4],
         ];
         argv.extend_from_slice(extra);
         self.spawn(router, &format!("daemon-r{router}"), &argv)

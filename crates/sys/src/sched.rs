@@ -61,6 +61,25 @@ pub fn unblock_signals_in_child(cmd: &mut std::process::Command) {
     }
 }
 
+/// `base` plus the real-time signals `signos` (SIGRTMIN+n), which nix's `Signal` cannot name:
+/// keepalived uses them for the JSON dump and for clearing statistics.
+#[allow(unsafe_code)]
+pub fn sigset_with_realtime(
+    base: &nix::sys::signal::SigSet,
+    signos: &[i32],
+) -> nix::sys::signal::SigSet {
+    let mut raw: libc::sigset_t = *base.as_ref();
+    for &s in signos {
+        // SAFETY: `raw` is a valid, initialised sigset_t owned here; sigaddset only sets a bit
+        // (and fails harmlessly for an invalid number).
+        unsafe {
+            libc::sigaddset(&mut raw, s);
+        }
+    }
+    // SAFETY: `raw` came from a valid SigSet and was only changed by sigaddset.
+    unsafe { nix::sys::signal::SigSet::from_sigset_t_unchecked(raw) }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

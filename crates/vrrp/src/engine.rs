@@ -294,6 +294,7 @@ impl Engine {
             out.extend(a.into_iter().map(|x| (id, x)));
         }
         self.settle(now, &before, &all, &mut out);
+        self.count(now, &out);
         out
     }
 
@@ -456,8 +457,73 @@ impl Engine {
         &self.addr_list_mismatches
     }
 
+    /// Zeroes the counters (keepalived's STATS_CLEAR): drops, address-list mismatches and each
+    /// instance's advert and transition counts; the master address stays.
+    pub fn clear_counters(&mut self) {
+        self.drops.clear();
+        self.addr_list_mismatches.clear();
+        for i in &mut self.instances {
+            let st = i.stats_mut();
+            *st = crate::instance::InstanceStats {
+                master_address: st.master_address,
+                last_transition: st.last_transition,
+                ..Default::default()
+            };
+        }
+    }
+
     /// Processes one input and returns what to do, in order.
     pub fn handle(&mut self, now: Instant, input: Input) -> Vec<(InstanceId, Action)> {
+        let out = self.handle_input(now, input);
+        self.count(now, &out);
+        out
+    }
+
+    /// Counts what the actions say happened: adverts sent, transitions.
+    fn count(&mut self, now: Instant, out: &[(InstanceId, Action)]) {
+        for (id, action) in out {
+            let Some(i) = self.instances.get_mut(*id) else {
+                continue;
+            };
+            let own = i.config().primary_address;
+            let st = i.stats_mut();
+            match action {
+                Action::SendAdvert { priority } => {
+                    st.adverts_sent += 1;
+                    if *priority == 0 {
+                        st.priority_zero_sent += 1;
+                    }
+                }
+                Action::StateChanged { from, to, .. } => {
+                    st.last_transition = Some(now);
+                    if *to == State::Master {
+                        st.became_master += 1;
+                        st.master_address = Some(own);
+                    } else if *from == State::Master {
+                        st.released_master += 1;
+                        st.master_address = None;
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+
+    /// Counts an advert accepted for instance `id`.
+    fn count_received(&mut self, id: InstanceId, received: &Received) {
+        if let Some(i) = self.instances.get_mut(id) {
+            let backup = i.state() != State::Master;
+            let st = i.stats_mut();
+            st.adverts_received += 1;
+            if received.priority == 0 {
+                st.priority_zero_received += 1;
+            } else if backup {
+                st.master_address = Some(received.src);
+            }
+        }
+    }
+
+    fn handle_input(&mut self, now: Instant, input: Input) -> Vec<(InstanceId, Action)> {
         let mut out = Vec::new();
         // Only sync-group rules look at the states before this input.
         let before: Vec<State> = if self.groups.is_empty() {
@@ -506,6 +572,7 @@ impl Engine {
             }
             Input::Packet(p) => {
                 for (id, received) in self.receive_packet(&p) {
+                    self.count_received(id, &received);
                     let mut a = vec![];
                     self.instances[id].receive(now, received, &mut a);
                     out.extend(a.into_iter().map(|x| (id, x)));
@@ -520,6 +587,7 @@ impl Engine {
                 let slot = usize::from(vrid) + if ipv6 { 256 } else { 0 };
                 let ids = self.by_vrid.get(slot).cloned().unwrap_or_default();
                 for id in ids {
+                    self.count_received(id, &received);
                     let mut a = vec![];
                     self.instances[id].receive(now, received, &mut a);
                     out.extend(a.into_iter().map(|x| (id, x)));
@@ -804,6 +872,40 @@ mod tests {
             },
         );
         assert_eq!(e.instance(0).map(Instance::state), Some(State::Fault));
+    }
+
+    #[test]
+    fn counters_follow_adverts_and_transitions() {
+        let mut e = Engine::new(vec![cfg("A", 1, 100)], vec![]);
+        e.handle(Instant(0), Input::Start);
+        let peer: IpAddr = "10.0.0.9".parse().expect("ip");
+        let heard = |prio: u8| Input::Advert {
+            vrid: 1,
+            ipv6: false,
+            received: Received {
+                src: peer,
+                priority: prio,
+                interval: Duration::from_secs(1),
+            },
+        };
+        e.handle(Instant(10), heard(200));
+        let st = e.instance(0).map(|i| i.stats().clone()).unwrap_or_default();
+        assert_eq!(st.adverts_received, 1);
+        assert_eq!(st.master_address, Some(peer));
+        // The master leaves: priority 0, then we take over after Skew_Time.
+        e.handle(Instant(20), heard(0));
+        let t = e.poll_timeout().expect("timer");
+        e.handle(t, Input::Timeout);
+        let i = e.instance(0).expect("instance");
+        assert_eq!(i.state(), State::Master);
+        assert_eq!(i.stats().priority_zero_received, 1);
+        assert_eq!(i.stats().became_master, 1);
+        assert!(i.stats().adverts_sent >= 1);
+        assert_eq!(i.stats().master_address, Some(i.config().primary_address));
+        e.handle(t, Input::Shutdown);
+        let i = e.instance(0).expect("instance");
+        assert_eq!(i.stats().priority_zero_sent, 1);
+        assert_eq!(i.stats().released_master, 1);
     }
 
     #[test]

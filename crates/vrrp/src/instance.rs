@@ -215,6 +215,28 @@ pub struct Received {
     pub interval: Duration,
 }
 
+/// Counters of one instance, for the statistics and state dumps an operator asks for with
+/// SIGUSR1 / SIGUSR2. They survive a reload with the instance.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct InstanceStats {
+    /// Adverts accepted for this instance.
+    pub adverts_received: u64,
+    /// Adverts sent (one per `SendAdvert`, whatever the number of destinations).
+    pub adverts_sent: u64,
+    /// Priority-0 adverts accepted (a master leaving).
+    pub priority_zero_received: u64,
+    /// Priority-0 adverts sent.
+    pub priority_zero_sent: u64,
+    /// Times it became MASTER.
+    pub became_master: u64,
+    /// Times it left MASTER.
+    pub released_master: u64,
+    /// The current master's address as last heard (ours while we are master).
+    pub master_address: Option<IpAddr>,
+    /// When the state last changed.
+    pub last_transition: Option<Instant>,
+}
+
 /// One instance's state and timers.
 #[derive(Debug, Clone)]
 pub struct Instance {
@@ -237,6 +259,8 @@ pub struct Instance {
     ignore_until: Instant,
     /// The next GARP timer is the second burst after becoming master.
     second_burst_due: bool,
+    /// Counters for the dumps.
+    stats: InstanceStats,
 }
 
 impl Instance {
@@ -255,7 +279,18 @@ impl Instance {
             held_by_group: false,
             ignore_until: Instant(0),
             second_burst_due: false,
+            stats: InstanceStats::default(),
         }
+    }
+
+    /// Its counters.
+    pub fn stats(&self) -> &InstanceStats {
+        &self.stats
+    }
+
+    /// Its counters, for the engine that sees packets and actions.
+    pub(crate) fn stats_mut(&mut self) -> &mut InstanceStats {
+        &mut self.stats
     }
 
     /// Takes a new configuration at reload, keeping state, timers, faults and tracker

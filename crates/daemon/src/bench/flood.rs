@@ -9,7 +9,7 @@
 //!
 //! Per implementation: state changes and log lines written while the flood lasts, whether the
 //! master still holds the VIP afterwards, the deviation of its advert interval from 100 ms
-//! (p50/p99/max), and for keepalived-rs its drop counters per reason (SIGUSR1 dump).
+//! (p50/p99/max), and for keepalived-rs its drop counters per reason (logged on SIGUSR2).
 
 use super::idle::{count_lines_with, log_len, log_since, now_us};
 use super::{quantile, ConfSpec, Figure, Implementation};
@@ -275,7 +275,7 @@ pub fn deviations_ms(times_us: &[i64], from_us: i64, to_us: i64, nominal_ms: f64
         .collect()
 }
 
-/// Drop counters from our daemon's SIGUSR1 dump (`drops <instance> <reason>: <count>`),
+/// Drop counters our daemon logs on SIGUSR2 (`(VI_1) drops <reason>: <count>`),
 /// summed per reason.
 pub fn parse_drops(log: &str) -> BTreeMap<String, u64> {
     let mut out = BTreeMap::new();
@@ -420,7 +420,7 @@ fn flood_one(imp: &Implementation, gen: &std::path::Path) -> Result<Vec<Figure>>
     let mut drops = BTreeMap::new();
     if imp.name == "keepalived-rs" && running {
         let off = log_len(&daemon);
-        daemon.signal(Signal::SIGUSR1)?;
+        daemon.signal(Signal::SIGUSR2)?;
         wait_until(Duration::from_secs(2), || {
             log_since(&daemon, off).contains("drops ")
         });
