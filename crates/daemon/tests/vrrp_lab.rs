@@ -1325,3 +1325,97 @@ fn status_dumps_on_keepalived_signals() {
     assert!(a.wait_exit(Duration::from_secs(3)).is_some());
     lab.down().expect("teardown");
 }
+
+#[test]
+fn a_sync_group_fails_over_together_and_notifies_as_a_group() {
+    if !require_root_or_skip("a_sync_group_fails_over_together_and_notifies_as_a_group") {
+        return;
+    }
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let lab = Lab::new(LabSpec::new(2)).expect("lab");
+    let net = lab
+        .vip4()
+        .rsplit_once('.')
+        .map(|(n, _)| n.to_string())
+        .expect("net");
+    let (vip1, vip2) = (format!("{net}.100/24"), format!("{net}.101/24"));
+    // An interface router 1's second instance tracks (a veth pair: no dummy module here).
+    let ns1 = lab.ns_name(1).expect("ns");
+    for args in [
+        vec![
+            "-n", &ns1, "link", "add", "trk0", "type", "veth", "peer", "name", "trk1",
+        ],
+        vec!["-n", &ns1, "link", "set", "trk1", "up"],
+        vec!["-n", &ns1, "link", "set", "trk0", "up"],
+    ] {
+        let st = std::process::Command::new("ip")
+            .args(&args)
+            .status()
+            .expect("ip");
+        assert!(st.success());
+    }
+    let out = lab.dir().join("group.log");
+    let script = lab.dir().join("group.sh");
+    std::fs::write(
+        &script,
+        format!("#!/bin/sh\necho \"$@\" >> {}\n", out.display()),
+    )
+    .expect("script");
+    let chmod = std::process::Command::new("chmod")
+        .arg("755")
+        .arg(&script)
+        .status()
+        .expect("chmod");
+    assert!(chmod.success());
+    let conf = |priority: u8, track: bool| {
+        let tracked = if track {
+            "    track_interface {\n        trk0\n    }\n"
+        } else {
+            ""
+        };
+        format!(
+            "vrrp_sync_group G {{\n    group {{\n        VI_1\n        VI_2\n    }}\n    notify {}\n}}\n\
+             vrrp_instance VI_1 {{\n    state BACKUP\n    interface eth0\n    virtual_router_id 51\n    \
+             priority {priority}\n    version 3\n    advert_int 0.1\n    virtual_ipaddress {{\n        {vip1} dev eth0\n    }}\n}}\n\
+             vrrp_instance VI_2 {{\n    state BACKUP\n    interface eth0\n    virtual_router_id 52\n    \
+             priority {priority}\n    version 3\n    advert_int 0.1\n{tracked}    virtual_ipaddress {{\n        {vip2} dev eth0\n    }}\n}}\n",
+            script.display()
+        )
+    };
+    let a = lab.start_daemon(1, ours(), &conf(150, true)).expect("a");
+    let b = lab.start_daemon(2, ours(), &conf(100, false)).expect("b");
+    let both = |r: usize| lab.has_address(r, &vip1) && lab.has_address(r, &vip2);
+    assert!(wait_until(LONG, || both(1)), "{}", a.log());
+    let read = || std::fs::read_to_string(&out).unwrap_or_default();
+    assert!(
+        wait_until(LONG, || read().contains("GROUP G MASTER 0")),
+        "group notify:\n{}",
+        read()
+    );
+    // Only VI_2's tracked interface goes down; VI_1 follows its group.
+    let st = std::process::Command::new("ip")
+        .args(["-n", &ns1, "link", "set", "trk0", "down"])
+        .status()
+        .expect("ip");
+    assert!(st.success());
+    assert!(
+        wait_until(LONG, || both(2)
+            && !lab.has_address(1, &vip1)
+            && !lab.has_address(1, &vip2)),
+        "the group did not move together:\na:\n{}\nb:\n{}",
+        a.log(),
+        b.log()
+    );
+    let st = std::process::Command::new("ip")
+        .args(["-n", &ns1, "link", "set", "trk0", "up"])
+        .status()
+        .expect("ip");
+    assert!(st.success());
+    assert!(
+        wait_until(LONG, || both(1) && !lab.has_address(2, &vip1)),
+        "the group did not come back:\n{}",
+        a.log()
+    );
+    drop((a, b));
+    lab.down().expect("teardown");
+}
