@@ -808,8 +808,13 @@ fn script_runner(inbox: Inbox, tracker: usize, script: VrrpScript, launch: Launc
                 match child.try_wait() {
                     Ok(Some(status)) => break status.success(),
                     Ok(None) if started.elapsed() >= timeout => {
-                        let _ = child.kill();
-                        let _ = child.wait();
+                        // As keepalived: SIGTERM, then SIGKILL after 2 s; a failure either way.
+                        log(&format!(
+                            "vrrp_script {}: timed out after {:.1} s",
+                            script.name,
+                            timeout.as_secs_f64()
+                        ));
+                        stop_child(&mut child);
                         break false;
                     }
                     Ok(None) => std::thread::sleep(std::time::Duration::from_millis(5)),
@@ -915,6 +920,21 @@ fn drop_refused_scripts(cfg: &mut Config, policy: &ScriptPolicy) {
 /// may have spawned them) is real-time, and so do the scripts they start.
 fn normal_priority() {
     let _ = ka_sys::sched::set_current_thread_normal();
+}
+
+/// Ends a script that ran past its timeout: SIGTERM, up to 2 s to exit, then SIGKILL.
+fn stop_child(child: &mut std::process::Child) {
+    let pid = nix::unistd::Pid::from_raw(i32::try_from(child.id()).unwrap_or(i32::MAX));
+    let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(2);
+    while std::time::Instant::now() < deadline {
+        if matches!(child.try_wait(), Ok(Some(_))) {
+            return;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    let _ = child.kill();
+    let _ = child.wait();
 }
 
 /// Longest wait for an IPv6 link-local to finish duplicate address detection at start-up.

@@ -1419,3 +1419,46 @@ fn a_sync_group_fails_over_together_and_notifies_as_a_group() {
     drop((a, b));
     lab.down().expect("teardown");
 }
+
+#[test]
+fn a_hung_script_is_killed_at_its_timeout_and_counts_as_a_failure() {
+    if !require_root_or_skip("a_hung_script_is_killed_at_its_timeout_and_counts_as_a_failure") {
+        return;
+    }
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let lab = Lab::new(LabSpec::new(2)).expect("lab");
+    let vip = format!("{}/24", lab.vip4());
+    let script = "vrrp_script hung {\n    script \"/bin/sleep 100\"\n    interval 1\n    timeout 0.5\n    weight -60\n    fall 1\n    rise 1\n}\n";
+    let conf = format!(
+        "{script}{}",
+        config(&lab, 150, "    track_script {\n        hung\n    }\n")
+    );
+    let a = lab.start_daemon(1, ours(), &conf).expect("a");
+    let b = lab
+        .start_daemon(2, ours(), &config(&lab, 100, ""))
+        .expect("b");
+    // 150 - 60 < 100: the backup holds the VIP once the script timed out.
+    assert!(
+        wait_until(LONG, || lab.has_address(2, &vip)
+            && a.log().contains("timed out")),
+        "a:\n{}\nb:\n{}",
+        a.log(),
+        b.log()
+    );
+    // Timed-out scripts are gone, not piling up.
+    std::thread::sleep(Duration::from_secs(3));
+    let ns = lab.ns_name(1).expect("ns");
+    let pids = std::process::Command::new("ip")
+        .args(["netns", "pids", &ns])
+        .output()
+        .expect("pids");
+    let sleeping = String::from_utf8_lossy(&pids.stdout)
+        .split_whitespace()
+        .filter(|p| {
+            std::fs::read_to_string(format!("/proc/{p}/comm")).is_ok_and(|c| c.trim() == "sleep")
+        })
+        .count();
+    assert!(sleeping <= 1, "{sleeping} hung scripts still running");
+    drop((a, b));
+    lab.down().expect("teardown");
+}
