@@ -17,6 +17,7 @@ mod env;
 mod logging;
 mod notify_fifo;
 mod process;
+mod script_runner;
 mod scripts;
 mod status;
 mod trackers;

@@ -14,13 +14,14 @@
 use crate::clock::{self, DeadlineTimer};
 use crate::notify_fifo::NotifyFifos;
 use crate::process::{PidFiles, Request, Signals, DEFAULT_PID, DEFAULT_VRRP_PID};
+use crate::script_runner;
 use crate::scripts::{Launch, ScriptPolicy};
 use crate::status;
 use crate::trackers;
 use crate::vrrp_driver::{Driver, Edge};
 use crate::vrrp_setup::{self, InterfaceAddresses, Setup, TrackerKey};
 use anyhow::Context;
-use ka_config::model::{Config, Instance, Notify, VirtualAddress, VrrpScript};
+use ka_config::model::{Config, Instance, Notify, VirtualAddress};
 use ka_config::model::{RouteLine, RuleLine};
 use ka_sys::garp::{interface_info, GarpSocket, NaSocket};
 use ka_sys::netlink::{
@@ -787,71 +788,6 @@ fn note_link_local(
     true
 }
 
-/// Runs one `vrrp_script` forever: rise/fall counting, timeout, results as tracker states.
-fn script_runner(inbox: Inbox, tracker: usize, script: VrrpScript, launch: Launch) {
-    normal_priority();
-    let interval = std::time::Duration::from_micros(script.interval_us.max(1));
-    let timeout = std::time::Duration::from_micros(script.timeout_us.max(1));
-    let (mut ok_run, mut ko_run) = (0u32, 0u32);
-    let mut reported: Option<bool> = if script.init_fail { Some(false) } else { None };
-    if reported == Some(false) {
-        inbox.send(Input::TrackerChanged {
-            tracker,
-            state: TrackerState::Down,
-        });
-    }
-    loop {
-        let started = std::time::Instant::now();
-        let spawned = launch.command().map(|mut c| c.spawn());
-        let success = match spawned {
-            Some(Ok(mut child)) => loop {
-                match child.try_wait() {
-                    Ok(Some(status)) => break status.success(),
-                    Ok(None) if started.elapsed() >= timeout => {
-                        // As keepalived: SIGTERM, then SIGKILL after 2 s; a failure either way.
-                        log(&format!(
-                            "vrrp_script {}: timed out after {:.1} s",
-                            script.name,
-                            timeout.as_secs_f64()
-                        ));
-                        stop_child(&mut child);
-                        break false;
-                    }
-                    Ok(None) => std::thread::sleep(std::time::Duration::from_millis(5)),
-                    Err(_) => break false,
-                }
-            },
-            _ => false,
-        };
-        if success {
-            ok_run += 1;
-            ko_run = 0;
-        } else {
-            ko_run += 1;
-            ok_run = 0;
-        }
-        let now_state = if ok_run >= script.rise {
-            Some(true)
-        } else if ko_run >= script.fall {
-            Some(false)
-        } else {
-            reported
-        };
-        if now_state != reported {
-            reported = now_state;
-            if let Some(up) = now_state {
-                let state = if up {
-                    TrackerState::Up
-                } else {
-                    TrackerState::Down
-                };
-                inbox.send(Input::TrackerChanged { tracker, state });
-            }
-        }
-        std::thread::sleep(interval.saturating_sub(started.elapsed()));
-    }
-}
-
 /// Starts the runners of trackers `from..`: one thread per `vrrp_script`, one for every
 /// `track_file`, one for every `vrrp_track_process` (interfaces belong to the link watcher).
 fn spawn_trackers(
@@ -863,6 +799,7 @@ fn spawn_trackers(
 ) -> std::io::Result<()> {
     let mut files = Vec::new();
     let mut procs = Vec::new();
+    let mut jobs = Vec::new();
     for (id, key) in setup.trackers.iter().enumerate().skip(from) {
         match key {
             TrackerKey::Script(name) => {
@@ -872,10 +809,11 @@ fn spawn_trackers(
                 let Some(launch) = s.script.as_ref().and_then(|sc| policy.launch(sc)) else {
                     continue;
                 };
-                let inbox = inbox.clone();
-                std::thread::Builder::new()
-                    .name(format!("script-{name}"))
-                    .spawn(move || script_runner(inbox, id, s, launch))?;
+                jobs.push(script_runner::ScriptJob {
+                    tracker: id,
+                    script: s,
+                    launch,
+                });
             }
             TrackerKey::File(name) => {
                 if let Some(f) = cfg.track_files.iter().find(|f| &f.name == name) {
@@ -896,6 +834,7 @@ fn spawn_trackers(
             inbox.send(Input::TrackerChanged { tracker, state });
         })
     };
+    script_runner::spawn(jobs, report(inbox))?;
     trackers::spawn_file_trackers(files, report(inbox))?;
     trackers::spawn_process_trackers(procs, report(inbox))?;
     Ok(())
@@ -920,21 +859,6 @@ fn drop_refused_scripts(cfg: &mut Config, policy: &ScriptPolicy) {
 /// may have spawned them) is real-time, and so do the scripts they start.
 fn normal_priority() {
     let _ = ka_sys::sched::set_current_thread_normal();
-}
-
-/// Ends a script that ran past its timeout: SIGTERM, up to 2 s to exit, then SIGKILL.
-fn stop_child(child: &mut std::process::Child) {
-    let pid = nix::unistd::Pid::from_raw(i32::try_from(child.id()).unwrap_or(i32::MAX));
-    let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM);
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(2);
-    while std::time::Instant::now() < deadline {
-        if matches!(child.try_wait(), Ok(Some(_))) {
-            return;
-        }
-        std::thread::sleep(std::time::Duration::from_millis(10));
-    }
-    let _ = child.kill();
-    let _ = child.wait();
 }
 
 /// Longest wait for an IPv6 link-local to finish duplicate address detection at start-up.
@@ -1415,6 +1339,9 @@ fn global_raw<'a>(cfg: &'a Config, keyword: &str) -> Option<&'a str> {
         .map(String::as_str)
 }
 
+/// Nice value of the VRRP thread unless `vrrp_priority` says otherwise.
+const DEFAULT_VRRP_NICE: i32 = -10;
+
 /// Real-time scheduling of the VRRP thread: `vrrp_rt_priority` at start, or
 /// `max_auto_priority` once a timer wakes later than `min_auto_priority_delay`.
 struct Realtime {
@@ -1433,6 +1360,19 @@ impl Realtime {
             auto: cfg.global.max_auto_priority.filter(|p| *p > 0),
             late_limit: Duration::from_micros(cfg.global.min_auto_priority_delay_us),
         };
+        // `vrrp_priority` (keepalived: the VRRP process's nice value); we apply it to the
+        // VRRP thread only. Default -10 (a deliberate difference: keepalived leaves 0), so
+        // adverts keep their timing while scripts and checkers load the CPUs.
+        let nice = global_raw(cfg, "vrrp_priority")
+            .and_then(|v| v.parse::<i32>().ok())
+            .unwrap_or(DEFAULT_VRRP_NICE);
+        if nice != 0 {
+            if let Err(e) = ka_sys::sched::set_current_thread_nice(nice) {
+                log(&format!(
+                    "cannot set the VRRP thread's nice value to {nice}: {e}"
+                ));
+            }
+        }
         if let Some(p) = cfg.global.vrrp_rt_priority {
             me.raise(p, "vrrp_rt_priority");
         }

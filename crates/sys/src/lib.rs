@@ -5,4 +5,5 @@ pub mod alloc;
 pub mod garp;
 pub mod netlink;
 pub mod sched;
+pub mod spawn;
 pub mod vrrp_socket;

@@ -22,18 +22,18 @@ pub fn set_current_thread_realtime(priority: i32) -> io::Result<()> {
     }
 }
 
-/// Puts the calling thread back under SCHED_OTHER: threads and scripts started by a
-/// real-time thread inherit its policy, and must not compete with adverts.
+/// Puts the calling thread back under SCHED_OTHER at nice 0: threads and scripts started by
+/// the (real-time or favoured) VRRP thread inherit its policy, and must not compete with adverts.
 #[allow(unsafe_code)]
 pub fn set_current_thread_normal() -> io::Result<()> {
     let param = libc::sched_param { sched_priority: 0 };
     // SAFETY: as above; SCHED_OTHER takes priority 0.
     let rc = unsafe { libc::sched_setscheduler(0, libc::SCHED_OTHER, &param) };
-    if rc == 0 {
-        Ok(())
-    } else {
-        Err(io::Error::last_os_error())
+    if rc != 0 {
+        return Err(io::Error::last_os_error());
     }
+    // A favoured (negative) nice value is inherited the same way.
+    set_current_thread_nice(0)
 }
 
 /// The calling thread's scheduling policy is SCHED_RR (for tests and status output).
@@ -78,6 +78,39 @@ pub fn sigset_with_realtime(
     }
     // SAFETY: `raw` came from a valid SigSet and was only changed by sigaddset.
     unsafe { nix::sys::signal::SigSet::from_sigset_t_unchecked(raw) }
+}
+
+/// A pidfd for a child process (`pidfd_open`, Linux 5.3+): readable once the process exits,
+/// so one thread can wait for hundreds of scripts with `poll` instead of polling each.
+#[allow(unsafe_code)]
+pub fn pidfd_open(pid: u32) -> io::Result<std::os::fd::OwnedFd> {
+    use std::os::fd::FromRawFd;
+    let pid =
+        libc::pid_t::try_from(pid).map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?;
+    // SAFETY: pidfd_open takes a pid and flags and returns a new descriptor or -1.
+    let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) };
+    if fd < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    let fd = i32::try_from(fd).map_err(|_| io::Error::other("pidfd out of range"))?;
+    // SAFETY: the kernel just returned this descriptor to us; nothing else owns it.
+    Ok(unsafe { std::os::fd::OwnedFd::from_raw_fd(fd) })
+}
+
+/// Sets the calling thread's nice value (-20..=19): Linux keeps nice per thread, so the VRRP
+/// thread can be favoured without touching the rest of the daemon or its scripts.
+#[allow(unsafe_code)]
+pub fn set_current_thread_nice(nice: i32) -> io::Result<()> {
+    // SAFETY: gettid has no arguments; setpriority takes plain integers (who = our thread id).
+    let rc = unsafe {
+        let tid = libc::gettid();
+        libc::setpriority(libc::PRIO_PROCESS, tid as libc::id_t, nice.clamp(-20, 19))
+    };
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::last_os_error())
+    }
 }
 
 #[cfg(test)]

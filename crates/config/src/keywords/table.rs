@@ -210,7 +210,7 @@ pub(super) const GLOBAL_DEFS: &[Keyword] = &[
     kw("vrrp_notify_fifo_script", B, Supported, ""),
     kw("vrrp_notify_priority_changes", C, Supported, ""),
     kw("vrrp_owner_ignore_adverts", C, Differs, NEWER),
-    kw("vrrp_priority", C, ParsedOnly, ""),
+    kw("vrrp_priority", C, Differs, "nice value of the VRRP thread only (scripts and other threads stay at 0); default -10, keepalived: 0"),
     kw("vrrp_process_name", C, ParsedOnly, ""),
     kw("vrrp_rlimit_rtime", C, ParsedOnly, "alias of vrrp_rlimit_rttime"),
     kw("vrrp_rlimit_rttime", C, ParsedOnly, ""),

@@ -8,6 +8,7 @@
 pub mod failover;
 pub mod flood;
 pub mod idle;
+pub mod scripts;
 
 use anyhow::{bail, Context, Result};
 use serde_json::{json, Value};
@@ -162,7 +163,7 @@ impl ConfSpec {
 /// Options of `keepalived-rs bench`.
 #[derive(Debug, Clone)]
 pub struct BenchOptions {
-    /// Which scenarios: failover, handover, idle, flood, rate (all when empty).
+    /// Which scenarios: failover, handover, idle, flood, scripts, rate (all when empty).
     pub only: Vec<String>,
     /// Failover trials per case.
     pub trials: usize,
@@ -172,6 +173,8 @@ pub struct BenchOptions {
     pub idle_sizes: Vec<usize>,
     /// Rate scenario duration.
     pub rate_window: Duration,
+    /// Sampling window of the script-load scenario.
+    pub scripts_window: Duration,
     /// JSON output path.
     pub json: Option<PathBuf>,
     /// keepalived-rs binary (default: this executable).
@@ -258,6 +261,13 @@ pub fn run(opts: &BenchOptions) -> Result<()> {
     }
     if wants(opts, "flood") {
         step("flood", flood::flood(&impls), &mut figures);
+    }
+    if wants(opts, "scripts") {
+        step(
+            "scripts",
+            scripts::scripts(&impls, opts.scripts_window),
+            &mut figures,
+        );
     }
     if wants(opts, "rate") {
         step("rate", idle::rate(&impls, opts.rate_window), &mut figures);
@@ -434,7 +444,7 @@ mod tests {
     about = "Lab benchmarks of keepalived-rs against keepalived, in the same run (root)"
 )]
 pub struct BenchCli {
-    /// Scenarios to run (failover, handover, idle, flood, rate); all by default.
+    /// Scenarios to run (failover, handover, idle, flood, scripts, rate); all by default.
     #[arg(long = "only", value_delimiter = ',')]
     pub only: Vec<String>,
     /// Trials per failover / handover case.
@@ -449,6 +459,9 @@ pub struct BenchCli {
     /// Rate scenario duration, seconds.
     #[arg(long, default_value_t = 60.0)]
     pub rate_window: f64,
+    /// Script-load scenario sampling window, seconds.
+    #[arg(long, default_value_t = 20.0)]
+    pub scripts_window: f64,
     /// Write every figure as JSON here.
     #[arg(long)]
     pub json: Option<PathBuf>,
@@ -474,6 +487,7 @@ pub fn main(args: &[String]) -> Result<std::process::ExitCode> {
         idle_window: Duration::from_secs_f64(cli.idle_window.max(1.0)),
         idle_sizes: cli.idle_sizes,
         rate_window: Duration::from_secs_f64(cli.rate_window.max(1.0)),
+        scripts_window: Duration::from_secs_f64(cli.scripts_window.max(1.0)),
         json: cli.json,
         ours,
         keepalived: cli.keepalived,
