@@ -8,7 +8,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-packages=(keepalived psmisc iproute2 tcpdump tshark arping iputils-ping python3)
+packages=(keepalived psmisc iproute2 tcpdump tshark arping iputils-ping python3 nftables)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

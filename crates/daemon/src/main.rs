@@ -14,6 +14,7 @@ mod clock;
 mod demo;
 mod dump;
 mod env;
+mod firewall;
 mod logging;
 mod notify_fifo;
 mod process;

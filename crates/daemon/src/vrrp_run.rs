@@ -12,6 +12,7 @@
 //! ```
 
 use crate::clock::{self, DeadlineTimer};
+use crate::firewall::Firewall;
 use crate::notify_fifo::NotifyFifos;
 use crate::process::{PidFiles, Request, Signals, DEFAULT_PID, DEFAULT_VRRP_PID};
 use crate::script_runner;
@@ -81,6 +82,13 @@ enum Work {
         routes: Vec<RouteSpec>,
         rules: Vec<RuleSpec>,
     },
+    /// Accept mode off: a master's VIPs enter (or leave) the nftables drop set.
+    Firewall {
+        add: bool,
+        addrs: Vec<IpAddr>,
+    },
+    /// Exit: delete the nftables tables.
+    FirewallTeardown,
     /// A static address to put back; not an instance's, so nothing is confirmed.
     AddStatic {
         specs: Vec<AddressSpec>,
@@ -154,6 +162,8 @@ struct SysEdge {
     scripts: ScriptPolicy,
     /// `notify_fifo` / `vrrp_notify_fifo`.
     fifos: NotifyFifos,
+    /// Per instance: accept mode off (`no_accept`, or strict and not the owner).
+    no_accept: Vec<bool>,
 }
 
 /// Largest back-to-back GARP/NA burst sent inline; bigger or spaced bursts go to the worker.
@@ -180,6 +190,7 @@ impl Edge for SysEdge {
         }
     }
     fn add_addresses(&mut self, instance: InstanceId) {
+        self.firewall(instance, true);
         self.add_vips(instance);
         // Routes and rules after the addresses (a route may use a VIP as its source).
         if let Some((routes, rules)) = self.routes.get(instance).cloned() {
@@ -207,6 +218,7 @@ impl Edge for SysEdge {
         }
         let specs = self.addresses.get(instance).cloned().unwrap_or_default();
         let _ = self.work.send(Work::Remove { specs });
+        self.firewall(instance, false);
     }
     fn garp(&mut self, instance: InstanceId, count: u32, interval: Duration) {
         let Some((ifname, v4, v6)) = self.garp_of.get(instance).cloned() else {
@@ -264,6 +276,19 @@ impl Edge for SysEdge {
 }
 
 impl SysEdge {
+    /// Accept mode off: the instance's addresses enter or leave the drop set (worker thread).
+    fn firewall(&mut self, instance: InstanceId, add: bool) {
+        if !self.no_accept.get(instance).copied().unwrap_or(false) {
+            return;
+        }
+        let addrs: Vec<IpAddr> = self
+            .addresses
+            .get(instance)
+            .map(|v| v.iter().map(|a| a.address).collect())
+            .unwrap_or_default();
+        let _ = self.work.send(Work::Firewall { add, addrs });
+    }
+
     /// Adds an instance's addresses: inline for a few, through the worker for more.
     fn add_vips(&mut self, instance: InstanceId) {
         let specs = self.addresses.get(instance).cloned().unwrap_or_default();
@@ -505,6 +530,7 @@ fn add_addresses(nl: &mut Netlink, specs: &[AddressSpec]) -> Option<bool> {
 /// The worker: netlink changes, GARP bursts, scripts. Never blocks the VRRP thread.
 fn worker(rx: Receiver<Work>, inbox: Inbox) {
     normal_priority();
+    let mut firewall = Firewall::default();
     let mut nl = match Netlink::open() {
         Ok(n) => Some(n),
         Err(e) => {
@@ -599,6 +625,8 @@ fn worker(rx: Receiver<Work>, inbox: Inbox) {
                     }
                 }
             }
+            Work::Firewall { add, addrs } => firewall.set(add, &addrs),
+            Work::FirewallTeardown => firewall.teardown(),
             Work::WriteFile { path, contents } => {
                 if let Err(e) = std::fs::write(&path, contents) {
                     log(&format!("cannot write {}: {e}", path.display()));
@@ -1166,6 +1194,7 @@ fn apply_config(
     edge.addresses = cfg.instances.iter().map(instance_addresses).collect();
     edge.routes = cfg.instances.iter().map(instance_routes).collect();
     edge.garp_of = garp_table(&cfg);
+    edge.no_accept = cfg.instances.iter().map(|i| !i.accept).collect();
     edge.notify = cfg.instances.iter().map(|i| i.notify.clone()).collect();
     edge.notify_names = cfg.instances.iter().map(|i| i.name.clone()).collect();
     edge.group_notify = cfg
@@ -1531,6 +1560,10 @@ pub fn run(
         cfg.global.dynamic_interfaces,
         true,
     )?;
+    // Drop rules a previous daemon left (accept mode off).
+    if cfg.instances.iter().any(|i| !i.accept) {
+        crate::firewall::Firewall::clean_leftovers();
+    }
     // Static addresses, routes and rules: in place for the daemon's whole life.
     if let Ok(mut nl) = Netlink::open() {
         statics.install(&mut nl);
@@ -1611,6 +1644,7 @@ pub fn run(
         keep_on_stop: keep_vips_on_stop,
         stopping: false,
         fifos: NotifyFifos::open(&cfg, &policy),
+        no_accept: cfg.instances.iter().map(|i| !i.accept).collect(),
         scripts: policy,
     };
     let engine = Engine::new(setup.instances.clone(), setup.groups.clone());
@@ -1758,6 +1792,9 @@ pub fn run(
                         sd_notify("STOPPING=1");
                         driver.edge_mut().stopping = true;
                         driver.input(clock::now(), Input::Shutdown);
+                        if !keep_vips_on_stop {
+                            let _ = work_tx.send(Work::FirewallTeardown);
+                        }
                         // Wait (at most 2 s) for the worker to remove the addresses.
                         let (tx, rx) = channel();
                         let _ = work_tx.send(Work::Flush(tx));

@@ -1462,3 +1462,79 @@ fn a_hung_script_is_killed_at_its_timeout_and_counts_as_a_failure() {
     drop((a, b));
     lab.down().expect("teardown");
 }
+
+fn nft_ruleset(lab: &Lab, router: usize) -> String {
+    let ns = lab.ns_name(router).expect("ns");
+    let out = std::process::Command::new("ip")
+        .args(["netns", "exec", &ns, "nft", "list", "ruleset"])
+        .output()
+        .expect("nft");
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+#[test]
+fn strict_mode_drops_vip_traffic_on_a_non_owner_master_as_keepalived_does() {
+    if !require_root_or_skip(
+        "strict_mode_drops_vip_traffic_on_a_non_owner_master_as_keepalived_does",
+    ) {
+        return;
+    }
+    let has_nft = std::process::Command::new("nft")
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !has_nft {
+        if std::env::var("CI").is_ok_and(|v| v == "true") {
+            panic!("nft is not installed (CI=true: a skip is a failure)");
+        }
+        eprintln!("*** SKIPPED: nft (nftables) is not installed ***");
+        return;
+    }
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let lab = Lab::new(LabSpec::new(2)).expect("lab");
+    let vip = lab.vip4();
+    let vip_cidr = format!("{vip}/24");
+    let strict = |lab: &Lab, p: u8| {
+        config(lab, p, "").replace("global_defs {\n", "global_defs {\n    vrrp_strict\n")
+    };
+    let mut a = lab.start_daemon(1, ours(), &strict(&lab, 150)).expect("a");
+    let b = lab.start_daemon(2, ours(), &strict(&lab, 100)).expect("b");
+    assert!(
+        wait_until(LONG, || lab.has_address(1, &vip_cidr)),
+        "{}",
+        a.log()
+    );
+    // keepalived 2.2.7 (measured): the master (not the owner, no `accept`) has the VIP in
+    // `table ip keepalived` set vips, dropped on input and output; the backup has no table.
+    assert!(
+        wait_until(LONG, || nft_ruleset(&lab, 1).contains(&vip)),
+        "no drop rule on the master:\n{}",
+        nft_ruleset(&lab, 1)
+    );
+    let rules = nft_ruleset(&lab, 1);
+    assert!(rules.contains("ip daddr @vips drop") && rules.contains("ip saddr @vips drop"));
+    assert!(
+        !nft_ruleset(&lab, 2).contains(&vip),
+        "{}",
+        nft_ruleset(&lab, 2)
+    );
+    // The client's pings to the VIP are dropped (RFC 5798 Accept_Mode off)...
+    assert!(!lab.ping(&vip, Duration::from_secs(1)));
+    // ...and the VIP still fails over: router 2 takes it (and the rule) when router 1 stops;
+    // router 1's table is gone.
+    a.signal(Signal::SIGTERM).expect("term");
+    assert!(a.wait_exit(Duration::from_secs(3)).is_some());
+    assert!(
+        !nft_ruleset(&lab, 1).contains("keepalived"),
+        "table left at exit:\n{}",
+        nft_ruleset(&lab, 1)
+    );
+    assert!(
+        wait_until(LONG, || lab.has_address(2, &vip_cidr)
+            && nft_ruleset(&lab, 2).contains(&vip)),
+        "{}",
+        b.log()
+    );
+    drop(b);
+    lab.down().expect("teardown");
+}
