@@ -22,6 +22,7 @@ mod script_runner;
 mod scripts;
 mod status;
 mod trackers;
+mod vmac;
 mod vrrp_driver;
 mod vrrp_log;
 mod vrrp_run;

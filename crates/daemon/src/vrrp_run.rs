@@ -19,6 +19,7 @@ use crate::script_runner;
 use crate::scripts::{Launch, ScriptPolicy};
 use crate::status;
 use crate::trackers;
+use crate::vmac;
 use crate::vrrp_driver::{Driver, Edge};
 use crate::vrrp_setup::{self, InterfaceAddresses, Setup, TrackerKey};
 use anyhow::Context;
@@ -501,11 +502,21 @@ fn instance_routes(inst: &Instance) -> (Vec<RouteSpec>, Vec<RuleSpec>) {
 }
 
 fn instance_addresses(inst: &Instance) -> Vec<AddressSpec> {
-    let ifname = inst.interface.clone().unwrap_or_default();
+    let base = inst.interface.clone().unwrap_or_default();
+    // With use_vmac, addresses meant for the base interface go on the macvlan.
+    let vif = vmac::vip_interface(inst);
     inst.virtual_ipaddress
         .iter()
         .chain(&inst.virtual_ipaddress_excluded)
-        .filter_map(|a| address_spec(a, &ifname))
+        .filter_map(|a| {
+            if vif != base && a.dev.as_deref().is_none_or(|d| d == base) {
+                let mut moved = a.clone();
+                moved.dev = Some(vif.clone());
+                address_spec(&moved, &vif)
+            } else {
+                address_spec(a, &base)
+            }
+        })
         .collect()
 }
 
@@ -1055,11 +1066,7 @@ fn garp_table(cfg: &Config) -> Vec<(String, Vec<Ipv4Addr>, Vec<Ipv6Addr>)> {
                 IpAddr::V6(v) => Some(v),
                 IpAddr::V4(_) => None,
             });
-            (
-                i.interface.clone().unwrap_or_default(),
-                v4.collect(),
-                v6.collect(),
-            )
+            (vmac::vip_interface(i), v4.collect(), v6.collect())
         })
         .collect()
 }
@@ -1539,6 +1546,8 @@ pub fn run(
     let policy = ScriptPolicy::from_config(&cfg);
     drop_refused_scripts(&mut cfg, &policy);
     policy.warn_if_unchecked(uses_scripts(&cfg));
+    // use_vmac: the macvlans exist before the instances and addresses refer to them.
+    let mut vmacs = vmac::Vmacs::create(&cfg.instances);
     let mut setup: Setup = vrrp_setup::build(&cfg, &SysAddrs);
     let statics = StaticConfig::from_config(&cfg);
 
@@ -1800,6 +1809,9 @@ pub fn run(
                         let _ = work_tx.send(Work::Flush(tx));
                         let _ = rx.recv_timeout(std::time::Duration::from_secs(2));
                         driver.edge_mut().fifos.stop();
+                        if !keep_vips_on_stop {
+                            vmacs.remove();
+                        }
                         if !keep_vips_on_stop {
                             if let Ok(mut nl) = Netlink::open() {
                                 statics.remove(&mut nl);

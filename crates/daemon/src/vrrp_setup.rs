@@ -85,7 +85,13 @@ pub fn build(cfg: &Config, addrs: &dyn InterfaceAddresses) -> Setup {
         } else {
             IpAddr::V4(Ipv4Addr::UNSPECIFIED)
         };
-        let config = instance_config(cfg, inst, src.unwrap_or(unspecified), ipv6);
+        let mut config = instance_config(cfg, inst, src.unwrap_or(unspecified), ipv6);
+        // use_vmac: adverts are sent and received on the macvlan (a peer's advert, from the
+        // same virtual MAC, is delivered to our macvlan, not to the base interface); the
+        // source address stays the base interface's.
+        if inst.use_vmac.is_some() && !inst.vmac_xmit_base {
+            config.interface = crate::vmac::vip_interface(inst);
+        }
         let mut bindings = Vec::new();
         push_bindings(&mut setup, cfg, inst, &mut bindings);
         let destinations: Vec<IpAddr> = if inst.unicast_peer.is_empty() {

@@ -1538,3 +1538,63 @@ fn strict_mode_drops_vip_traffic_on_a_non_owner_master_as_keepalived_does() {
     drop(b);
     lab.down().expect("teardown");
 }
+
+#[test]
+fn use_vmac_keeps_the_virtual_mac_across_a_failover() {
+    if !require_root_or_skip("use_vmac_keeps_the_virtual_mac_across_a_failover") {
+        return;
+    }
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let lab = Lab::new(LabSpec::new(2)).expect("lab");
+    let vip = lab.vip4();
+    let vip_cidr = format!("{vip}/24");
+    let conf = |p: u8| config(&lab, p, "    use_vmac\n");
+    let mut a = lab.start_daemon(1, ours(), &conf(150)).expect("a");
+    let b = lab.start_daemon(2, ours(), &conf(100)).expect("b");
+    assert!(
+        wait_until(LONG, || lab.has_address(1, &vip_cidr)),
+        "{}",
+        a.log()
+    );
+    let virtual_mac = "00:00:5e:00:01:33"; // VRID 51
+    assert!(
+        wait_until(LONG, || lab.owner_mac(&vip).as_deref() == Some(virtual_mac)),
+        "the client sees {:?} for the VIP:\n{}",
+        lab.owner_mac(&vip),
+        a.log()
+    );
+    assert!(lab.ping(&vip, LONG));
+    // Adverts leave from the macvlan (virtual MAC), and the backup hears them: one master.
+    let cap = lab.capture("ip proto 112").expect("capture");
+    std::thread::sleep(Duration::from_millis(500));
+    let frames = ka_lab::pcap::read(&cap.stop().expect("stop")).expect("pcap");
+    assert!(
+        frames
+            .iter()
+            .any(|f| ka_lab::pcap::mac_string(&f.src_mac) == virtual_mac),
+        "no advert from the virtual MAC"
+    );
+    assert!(!lab.has_address(2, &vip_cidr), "{}", b.log());
+    // The master leaves: the backup answers with the same MAC.
+    a.signal(Signal::SIGTERM).expect("term");
+    assert!(a.wait_exit(Duration::from_secs(3)).is_some());
+    assert!(
+        wait_until(LONG, || lab.has_address(2, &vip_cidr)),
+        "{}",
+        b.log()
+    );
+    assert_eq!(lab.owner_mac(&vip).as_deref(), Some(virtual_mac));
+    assert!(lab.ping(&vip, LONG));
+    // Router 1's macvlan is gone with its daemon.
+    let ns = lab.ns_name(1).expect("ns");
+    let links = std::process::Command::new("ip")
+        .args(["-n", &ns, "link", "show"])
+        .output()
+        .expect("ip");
+    assert!(
+        !String::from_utf8_lossy(&links.stdout).contains("vrrp.51"),
+        "macvlan left behind"
+    );
+    drop(b);
+    lab.down().expect("teardown");
+}
