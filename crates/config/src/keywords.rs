@@ -311,7 +311,7 @@ Status:
 
 - **Supported**: parsed into the typed model and validated as keepalived 2.2.7 does. The VRRP
   daemon acts on all of them except the few listed under *Not built yet* in `docs/running.md`
-  (SMTP alerts, SNMP/DBus, and details listed there); the
+  (SNMP/DBus, and details listed there); the
   LVS side is programmed by the checker process (see `docs/lvs.md` once it lands).
 - **ParsedOnly**: recognised and kept (raw) in the model, with a note in the diagnostics; it has
   no effect yet.

@@ -16,6 +16,7 @@ mod dump;
 mod env;
 mod firewall;
 mod logging;
+mod mail;
 mod notify_fifo;
 mod process;
 mod script_runner;

@@ -13,6 +13,7 @@
 
 use crate::clock::{self, DeadlineTimer};
 use crate::firewall::Firewall;
+use crate::mail::{self, Mailer};
 use crate::notify_fifo::NotifyFifos;
 use crate::process::{PidFiles, Request, Signals, DEFAULT_PID, DEFAULT_VRRP_PID};
 use crate::script_runner;
@@ -37,7 +38,7 @@ use ka_vrrp::packet::RxMeta;
 use ka_vrrp::priority::TrackerState;
 use ka_vrrp::time::Duration;
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::os::fd::{AsFd, OwnedFd};
 use std::path::Path;
@@ -165,6 +166,10 @@ struct SysEdge {
     fifos: NotifyFifos,
     /// Per instance: accept mode off (`no_accept`, or strict and not the owner).
     no_accept: Vec<bool>,
+    /// SMTP alerts: the mail thread and `router_id`, when mail is configured.
+    mailer: Option<(Mailer, String)>,
+    /// (is a group, name) with `smtp_alert` on.
+    mail_on: BTreeSet<(bool, String)>,
 }
 
 /// Largest back-to-back GARP/NA burst sent inline; bigger or spaced bursts go to the worker.
@@ -246,6 +251,13 @@ impl Edge for SysEdge {
         });
     }
     fn notify(&mut self, target: NotifyTarget, name: &str, state: State, priority: u8) {
+        let group = target == NotifyTarget::Group;
+        if let Some((mailer, router_id)) = &self.mailer {
+            if state != State::Init && self.mail_on.contains(&(group, name.to_string())) {
+                let (subject, body) = mail::vrrp_message(router_id, group, name, state);
+                mailer.alert(subject, body);
+            }
+        }
         let n = match target {
             NotifyTarget::Instance => self.instance_notify(name),
             NotifyTarget::Group => self.group_notify.get(name).cloned(),
@@ -1202,6 +1214,7 @@ fn apply_config(
     edge.routes = cfg.instances.iter().map(instance_routes).collect();
     edge.garp_of = garp_table(&cfg);
     edge.no_accept = cfg.instances.iter().map(|i| !i.accept).collect();
+    edge.mail_on = mail_on(&cfg);
     edge.notify = cfg.instances.iter().map(|i| i.notify.clone()).collect();
     edge.notify_names = cfg.instances.iter().map(|i| i.name.clone()).collect();
     edge.group_notify = cfg
@@ -1336,6 +1349,27 @@ fn dump(
     let path = dir.join(file);
     log(&format!("writing {}", path.display()));
     let _ = work.send(Work::WriteFile { path, contents });
+}
+
+/// Instances and groups whose state changes are mailed: their own `smtp_alert`, else
+/// `smtp_alert_vrrp`, else `smtp_alert` (off by default, as in keepalived).
+fn mail_on(cfg: &Config) -> BTreeSet<(bool, String)> {
+    let default = cfg
+        .global
+        .smtp_alert_vrrp
+        .or(cfg.global.smtp_alert)
+        .unwrap_or(false);
+    let instances = cfg
+        .instances
+        .iter()
+        .filter(|i| i.smtp_alert.unwrap_or(default))
+        .map(|i| (false, i.name.clone()));
+    let groups = cfg
+        .sync_groups
+        .iter()
+        .filter(|g| g.smtp_alert.unwrap_or(default))
+        .map(|g| (true, g.name.clone()));
+    instances.chain(groups).collect()
 }
 
 /// Whether `name` has instances without a socket (missing interface, tentative link-local).
@@ -1653,6 +1687,17 @@ pub fn run(
         keep_on_stop: keep_vips_on_stop,
         stopping: false,
         fifos: NotifyFifos::open(&cfg, &policy),
+        mailer: mail::MailSettings::from_config(&cfg).and_then(|m| {
+            let router_id = m.router_id.clone();
+            match Mailer::start(m) {
+                Ok(mailer) => Some((mailer, router_id)),
+                Err(e) => {
+                    log(&format!("mail thread: {e}"));
+                    None
+                }
+            }
+        }),
+        mail_on: mail_on(&cfg),
         no_accept: cfg.instances.iter().map(|i| !i.accept).collect(),
         scripts: policy,
     };

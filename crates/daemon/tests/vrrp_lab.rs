@@ -1598,3 +1598,86 @@ fn use_vmac_keeps_the_virtual_mac_across_a_failover() {
     drop(b);
     lab.down().expect("teardown");
 }
+
+/// A one-connection-at-a-time SMTP sink that appends every session to a file.
+const SMTP_SINK: &str = r#"
+import socket, sys
+s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(("", int(sys.argv[1]))); s.listen(8)
+print("listening", flush=True)
+while True:
+    c, _ = s.accept()
+    f = c.makefile("rwb")
+    out = open(sys.argv[2], "ab")
+    f.write(b"220 sink\r\n"); f.flush()
+    data = False
+    for line in f:
+        out.write(line); out.flush()
+        if data:
+            if line == b".\r\n":
+                data = False; f.write(b"250 ok\r\n"); f.flush()
+            continue
+        if line.startswith(b"DATA"):
+            data = True; f.write(b"354 go\r\n")
+        elif line.startswith(b"QUIT"):
+            f.write(b"221 bye\r\n"); f.flush(); break
+        else:
+            f.write(b"250 ok\r\n")
+        f.flush()
+    c.close()
+"#;
+
+#[test]
+fn smtp_alerts_reach_a_mail_server_only_with_smtp_alert() {
+    if !require_root_or_skip("smtp_alerts_reach_a_mail_server_only_with_smtp_alert") {
+        return;
+    }
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let lab = Lab::new(LabSpec::new(2)).expect("lab");
+    let vip = format!("{}/24", lab.vip4());
+    let mails = lab.dir().join("mails.txt");
+    let mails_s = mails.to_string_lossy().into_owned();
+    let mut sink = lab
+        .spawn(
+            ka_lab::Node::Client,
+            "smtp",
+            &["python3", "-c", SMTP_SINK, "2525", &mails_s],
+        )
+        .expect("sink");
+    assert!(wait_until(LONG, || sink.log().contains("listening")));
+    let mail_conf = |lab: &Lab, p: u8, alert: bool| {
+        let g = format!(
+            "global_defs {{\n    notification_email {{\n        ops@example.org\n    }}\n    \
+             notification_email_from lb@example.org\n    smtp_server {} 2525\n    smtp_connect_timeout 5\n{}",
+            lab.client_ip4(),
+            if alert { "    smtp_alert\n" } else { "" }
+        );
+        config(lab, p, "").replace("global_defs {\n", &g)
+    };
+    // Router 2: mail configured but no smtp_alert: it sends nothing.
+    let b = lab
+        .start_daemon(2, ours(), &mail_conf(&lab, 100, false))
+        .expect("b");
+    let a = lab
+        .start_daemon(1, ours(), &mail_conf(&lab, 150, true))
+        .expect("a");
+    assert!(wait_until(LONG, || lab.has_address(1, &vip)), "{}", a.log());
+    let read = || std::fs::read_to_string(&mails).unwrap_or_default();
+    assert!(
+        wait_until(LONG, || read()
+            .contains("VRRP Instance VI_1 - Entering MASTER state")),
+        "mails:\n{}\nlog:\n{}",
+        read(),
+        a.log()
+    );
+    assert!(read().contains("RCPT TO:<ops@example.org>"));
+    assert!(read().contains("=> VRRP Instance is now owning VRRP VIPs <="));
+    assert!(read().contains("[r150]"), "{}", read());
+    assert!(
+        !read().contains("[r100]"),
+        "router 2 mailed without smtp_alert"
+    );
+    let _ = sink.stop(Duration::from_secs(1));
+    drop((a, b));
+    lab.down().expect("teardown");
+}
