@@ -1681,3 +1681,57 @@ fn smtp_alerts_reach_a_mail_server_only_with_smtp_alert() {
     drop((a, b));
     lab.down().expect("teardown");
 }
+
+#[test]
+fn script_security_refuses_a_world_writable_script() {
+    if !require_root_or_skip("script_security_refuses_a_world_writable_script") {
+        return;
+    }
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let lab = Lab::new(LabSpec::new(1)).expect("lab");
+    let vip = format!("{}/24", lab.vip4());
+    // A failing script anyone may rewrite: with enable_script_security it must not run (the
+    // instance then does not track it and becomes master); without, it runs and fails.
+    let script = lab.dir().join("unsafe.sh");
+    std::fs::write(&script, "#!/bin/sh\nexit 1\n").expect("script");
+    let chmod = std::process::Command::new("chmod")
+        .arg("777")
+        .arg(&script)
+        .status()
+        .expect("chmod");
+    assert!(chmod.success());
+    let conf = |secure: bool| {
+        let objects = format!(
+            "vrrp_script chk {{\n    script \"{}\"\n    interval 0.2\n    weight 0\n    fall 1\n    rise 1\n}}\n",
+            script.display()
+        );
+        let base = config(&lab, 150, "    track_script {\n        chk\n    }\n");
+        let base = if secure {
+            base.replace(
+                "global_defs {\n",
+                "global_defs {\n    enable_script_security\n    script_user root\n",
+            )
+        } else {
+            base
+        };
+        format!("{objects}{base}")
+    };
+    let mut a = lab.start_daemon(1, ours(), &conf(true)).expect("secure");
+    assert!(
+        wait_until(LONG, || lab.has_address(1, &vip)),
+        "the refused script was tracked:\n{}",
+        a.log()
+    );
+    assert!(a.log().contains("unsafe permissions"), "{}", a.log());
+    a.signal(Signal::SIGTERM).expect("term");
+    assert!(a.wait_exit(Duration::from_secs(3)).is_some());
+    let b = lab.start_daemon(1, ours(), &conf(false)).expect("insecure");
+    assert!(
+        wait_until(LONG, || b.log().contains("Entering FAULT STATE")),
+        "{}",
+        b.log()
+    );
+    assert!(b.log().contains("SECURITY VIOLATION"), "{}", b.log());
+    drop(b);
+    lab.down().expect("teardown");
+}
