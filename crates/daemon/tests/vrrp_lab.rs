@@ -1735,3 +1735,101 @@ fn script_security_refuses_a_world_writable_script() {
     drop(b);
     lab.down().expect("teardown");
 }
+
+/// A seed configuration from `tests/fixtures/configs/`, adapted to a lab.
+fn seed(name: &str) -> String {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../tests/fixtures/configs")
+        .join(name);
+    std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+#[test]
+fn nginx_dual_master_seed_fails_over_between_keepalived_rs_and_keepalived() {
+    if !require_root_or_skip(
+        "nginx_dual_master_seed_fails_over_between_keepalived_rs_and_keepalived",
+    ) {
+        return;
+    }
+    let Some(keepalived) = keepalived_or_skip() else {
+        return;
+    };
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let lab = Lab::new(LabSpec::new(2)).expect("lab");
+    let net = lab
+        .vip4()
+        .rsplit_once('.')
+        .map(|(n, _)| n.to_string())
+        .expect("net");
+    let (vip1, vip2) = (format!("{net}.100/24"), format!("{net}.101/24"));
+    // "nginx" is a copy of sleep with a name of its own per node (the process namespace is
+    // the host's, and the seed checks it with `killall -0`).
+    let tag = std::process::id() % 10_000;
+    let nginx = |node: usize| {
+        let name = format!("kang{node}x{tag}");
+        let program = lab.dir().join(&name);
+        std::fs::copy("/bin/sleep", &program).expect("copy");
+        (name, program.to_string_lossy().into_owned())
+    };
+    let (n1, p1) = nginx(1);
+    let (n2, p2) = nginx(2);
+    let original = seed("seed-nginx-dual-master.conf");
+    let adapt = |proc_name: &str, swap: bool| {
+        let mut c = original
+            .replace("172.16.100.100/16", &vip1)
+            .replace("172.16.100.200/16", &vip2)
+            .replace("killall -0 nginx ", &format!("killall -0 {proc_name}"));
+        if swap {
+            // The other node of the pair: VI_1 backup, VI_2 master.
+            c = c
+                .replace("state MASTER", "state @M@")
+                .replace("state BACKUP", "state MASTER")
+                .replace("state @M@", "state BACKUP")
+                .replace("priority 101", "priority @P@")
+                .replace("priority 100", "priority 101")
+                .replace("priority @P@", "priority 100");
+        }
+        c
+    };
+    let mut fake1 = lab.spawn(1, "nginx", &[&p1, "1000"]).expect("nginx 1");
+    let fake2 = lab.spawn(2, "nginx", &[&p2, "1000"]).expect("nginx 2");
+    let ours_node = lab
+        .start_daemon(1, ours(), &adapt(&n1, false))
+        .expect("ours");
+    let ka_node = lab
+        .start_daemon(2, &keepalived, &adapt(&n2, true))
+        .expect("keepalived");
+    // Each node masters one VIP.
+    assert!(
+        wait_until(Duration::from_secs(20), || lab.has_address(1, &vip1)
+            && lab.has_address(2, &vip2)
+            && !lab.has_address(2, &vip1)
+            && !lab.has_address(1, &vip2)),
+        "not dual-master:\nours:\n{}\nkeepalived:\n{}",
+        ours_node.log(),
+        ka_node.log()
+    );
+    // nginx dies on our node: 101 + 0 < 100 + 2, keepalived takes VI_1 too.
+    fake1.signal(Signal::SIGKILL).expect("kill");
+    let _ = fake1.wait_exit(Duration::from_secs(2));
+    assert!(
+        wait_until(Duration::from_secs(20), || lab.has_address(2, &vip1)
+            && !lab.has_address(1, &vip1)),
+        "keepalived did not take VI_1:\nours:\n{}\nkeepalived:\n{}",
+        ours_node.log(),
+        ka_node.log()
+    );
+    // nginx is back: we preempt VI_1 again.
+    let fake1 = lab
+        .spawn(1, "nginx", &[&p1, "1000"])
+        .expect("nginx 1 again");
+    assert!(
+        wait_until(Duration::from_secs(20), || lab.has_address(1, &vip1)
+            && !lab.has_address(2, &vip1)),
+        "no preemption back:\nours:\n{}\nkeepalived:\n{}",
+        ours_node.log(),
+        ka_node.log()
+    );
+    drop((ours_node, ka_node, fake1, fake2));
+    lab.down().expect("teardown");
+}
