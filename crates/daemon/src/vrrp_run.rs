@@ -894,11 +894,23 @@ fn spawn_trackers(
 /// Drops `vrrp_script`s the script policy refuses (unsafe with `enable_script_security`,
 /// unknown user): as in keepalived, instances then no longer track them.
 fn drop_refused_scripts(cfg: &mut Config, policy: &ScriptPolicy) {
+    use ka_config::env::Environment;
+    let env = crate::env::SystemEnvironment;
     cfg.vrrp_scripts.retain(|s| {
-        let keep = s
-            .script
-            .as_ref()
-            .is_some_and(|sc| policy.launch(sc).is_some());
+        let Some(sc) = s.script.as_ref() else {
+            return false;
+        };
+        // As keepalived: a program that cannot be found (e.g. shell syntax such as
+        // `[[ -f x ]] && exit 1`, which is not run through a shell) disables the script.
+        let program = sc.program().unwrap_or_default();
+        if env.resolve_program(program).is_none() {
+            log(&format!(
+                "vrrp_script {}: '{program}' is not found/accessible: disabled (not tracked)",
+                s.name
+            ));
+            return false;
+        }
+        let keep = policy.launch(sc).is_some();
         if !keep {
             log(&format!("vrrp_script {} is disabled", s.name));
         }

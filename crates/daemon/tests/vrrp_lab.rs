@@ -1833,3 +1833,25 @@ fn nginx_dual_master_seed_fails_over_between_keepalived_rs_and_keepalived() {
     drop((ours_node, ka_node, fake1, fake2));
     lab.down().expect("teardown");
 }
+
+#[test]
+fn a_script_with_shell_syntax_is_disabled_not_failed() {
+    if !require_root_or_skip("a_script_with_shell_syntax_is_disabled_not_failed") {
+        return;
+    }
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let lab = Lab::new(LabSpec::new(1)).expect("lab");
+    let vip = format!("{}/24", lab.vip4());
+    // Scripts are not run through a shell: keepalived cannot find a program called `[[` and
+    // disables the script, so even with weight 0 the instance is not held in FAULT.
+    let script = "vrrp_script down {\n    script \"[[ -f /nonexistent ]] && exit 1 || exit 0\"\n    interval 0.2\n    weight 0\n}\n";
+    let conf = format!(
+        "{script}{}",
+        config(&lab, 150, "    track_script {\n        down\n    }\n")
+    );
+    let a = lab.start_daemon(1, ours(), &conf).expect("a");
+    assert!(wait_until(LONG, || lab.has_address(1, &vip)), "{}", a.log());
+    assert!(a.log().contains("not found/accessible"), "{}", a.log());
+    drop(a);
+    lab.down().expect("teardown");
+}
