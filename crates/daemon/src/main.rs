@@ -1,10 +1,11 @@
 //! `keepalived-rs`: the daemon binary. It reads and checks configurations (`-t`, `-d`,
 //! `--config-json`) and runs the VRRP instances; the LVS side arrives with later issues.
 
-/// mimalloc: configuration parsing allocates one small string per token, and glibc's malloc
-/// made up a third of `-t`'s time on large files.
+/// mimalloc for `-t` (parsing allocates one small string per token, and glibc's malloc made
+/// up a third of `-t`'s time on large files); the C library's malloc for the running daemon,
+/// which is smaller (see `ka_sys::alloc`).
 #[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+static GLOBAL: ka_sys::alloc::HybridAlloc = ka_sys::alloc::HybridAlloc;
 
 #[cfg(feature = "lab")]
 mod bench;
@@ -79,6 +80,10 @@ fn run() -> anyhow::Result<ExitCode> {
         _ => {}
     }
     let cli = Cli::parse_from(&args);
+    if cli.config_test.is_none() && !cli.config_json {
+        // A daemon: memory matters more than parsing speed from here on.
+        ka_sys::alloc::use_system_allocator();
+    }
     if cli.version {
         eprintln!(
             "keepalived-rs {} (reads keepalived 2.2.7 configurations)",

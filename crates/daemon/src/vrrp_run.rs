@@ -147,8 +147,8 @@ struct SysEdge {
     addresses: Vec<Vec<AddressSpec>>,
     routes: Vec<(Vec<RouteSpec>, Vec<RuleSpec>)>,
     garp_of: Vec<(String, Vec<Ipv4Addr>, Vec<Ipv6Addr>)>,
-    notify: Vec<Notify>,
-    notify_names: Vec<String>,
+    /// Notify scripts of the instances that have any (most have none: no copy kept).
+    instance_notify: BTreeMap<String, Notify>,
     group_notify: BTreeMap<String, Notify>,
     work: Sender<Work>,
     /// For the common case of a few addresses, the add is done here, right after the advert:
@@ -259,7 +259,7 @@ impl Edge for SysEdge {
             }
         }
         let n = match target {
-            NotifyTarget::Instance => self.instance_notify(name),
+            NotifyTarget::Instance => self.instance_notify.get(name).cloned(),
             NotifyTarget::Group => self.group_notify.get(name).cloned(),
         };
         let Some(n) = n else {
@@ -317,13 +317,6 @@ impl SysEdge {
             }
         }
         let _ = self.work.send(Work::Add { instance, specs });
-    }
-
-    fn instance_notify(&self, name: &str) -> Option<Notify> {
-        self.notify_names
-            .iter()
-            .position(|n| n == name)
-            .and_then(|i| self.notify.get(i).cloned())
     }
 }
 
@@ -1227,8 +1220,7 @@ fn apply_config(
     edge.garp_of = garp_table(&cfg);
     edge.no_accept = cfg.instances.iter().map(|i| !i.accept).collect();
     edge.mail_on = mail_on(&cfg);
-    edge.notify = cfg.instances.iter().map(|i| i.notify.clone()).collect();
-    edge.notify_names = cfg.instances.iter().map(|i| i.name.clone()).collect();
+    edge.instance_notify = notify_table(&cfg);
     edge.group_notify = cfg
         .sync_groups
         .iter()
@@ -1391,24 +1383,35 @@ fn waiting_for_socket(driver: &Driver<SysEdge>, setup: &Setup, name: &str) -> bo
     })
 }
 
+/// Whether a notify block has any script.
+fn has_notify(n: &Notify) -> bool {
+    [
+        &n.master,
+        &n.backup,
+        &n.fault,
+        &n.stop,
+        &n.deleted,
+        &n.generic,
+        &n.master_rx_lower_pri,
+    ]
+    .iter()
+    .any(|s| s.is_some())
+}
+
+/// The instances' notify scripts, by name, only for instances that have some.
+fn notify_table(cfg: &Config) -> BTreeMap<String, Notify> {
+    cfg.instances
+        .iter()
+        .filter(|i| has_notify(&i.notify))
+        .map(|i| (i.name.clone(), i.notify.clone()))
+        .collect()
+}
+
 /// Whether any script can run (for the SECURITY VIOLATION warning).
 fn uses_scripts(cfg: &Config) -> bool {
-    let notify_has = |n: &Notify| {
-        [
-            &n.master,
-            &n.backup,
-            &n.fault,
-            &n.stop,
-            &n.deleted,
-            &n.generic,
-            &n.master_rx_lower_pri,
-        ]
-        .iter()
-        .any(|s| s.is_some())
-    };
     !cfg.vrrp_scripts.is_empty()
-        || cfg.instances.iter().any(|i| notify_has(&i.notify))
-        || cfg.sync_groups.iter().any(|g| notify_has(&g.notify))
+        || cfg.instances.iter().any(|i| has_notify(&i.notify))
+        || cfg.sync_groups.iter().any(|g| has_notify(&g.notify))
 }
 
 /// The value of a `global_defs` keyword the model keeps raw.
@@ -1579,6 +1582,7 @@ pub fn run(
     reload: &dyn Fn() -> ka_config::Loaded,
 ) -> anyhow::Result<ExitCode> {
     let mut cfg = cfg;
+    ka_sys::alloc::tune_for_long_running();
     if cfg.instances.is_empty() {
         log("no vrrp_instance configured: nothing to do");
         return Ok(ExitCode::SUCCESS);
@@ -1671,8 +1675,6 @@ pub fn run(
     }
     spawn_trackers(&cfg, &setup, 0, &inbox, &policy)?;
 
-    let notify: Vec<Notify> = cfg.instances.iter().map(|i| i.notify.clone()).collect();
-    let notify_names: Vec<String> = cfg.instances.iter().map(|i| i.name.clone()).collect();
     let group_notify = cfg
         .sync_groups
         .iter()
@@ -1686,8 +1688,7 @@ pub fn run(
         addresses,
         routes: cfg.instances.iter().map(instance_routes).collect(),
         garp_of,
-        notify,
-        notify_names,
+        instance_notify: notify_table(&cfg),
         group_notify,
         work: work_tx.clone(),
         nl: Netlink::open().ok().map(|mut nl| {

@@ -467,7 +467,7 @@ fn check_instances(
         // One family for all advertised addresses.
         if let Some(first) = i.virtual_ipaddress.first() {
             let v6 = first.address.is_ipv6();
-            let mut kept = Vec::new();
+            let mut kept = Vec::with_capacity(i.virtual_ipaddress.len());
             for a in std::mem::take(&mut i.virtual_ipaddress) {
                 if a.address.is_ipv6() != v6 {
                     d.error(Some(&a.location), format!("({}) address {} is not the same family as the first virtual address; ignoring it", i.name, a.address))
