@@ -77,6 +77,15 @@ impl NotifyFifos {
         }
     }
 
+    /// Writes a ready-made line (events other than state changes).
+    pub fn write_line(&mut self, line: &str) {
+        for f in &mut self.fifos {
+            if let Err(e) = f.write_all(line.as_bytes()) {
+                log(&format!("notify FIFO write failed ({e}): line lost"));
+            }
+        }
+    }
+
     /// Stops the FIFO readers (at exit).
     pub fn stop(&mut self) {
         for child in &mut self.readers {

@@ -24,6 +24,8 @@ pub trait Edge {
     fn notify(&mut self, target: NotifyTarget, name: &str, state: State, priority: u8);
     /// Writes a log line.
     fn log(&mut self, line: &str);
+    /// As master, a lower priority was heard (`notify_master_rx_lower_pri`).
+    fn master_rx_lower(&mut self, _name: &str, _priority: u8) {}
 }
 
 /// The engine and its edge.
@@ -81,6 +83,20 @@ impl<E: Edge> Driver<E> {
                 Action::AddAddresses => self.edge.add_addresses(id),
                 Action::RemoveAddresses => self.edge.remove_addresses(id),
                 Action::Garp { count, interval } => self.edge.garp(id, count, interval),
+                Action::MasterHeardLowerPriority {
+                    from,
+                    priority,
+                    ours,
+                } => {
+                    let Some(inst) = self.engine.instance(id) else {
+                        continue;
+                    };
+                    let name = inst.config().name.clone();
+                    self.edge.log(&format!(
+                        "({name}) Received advert from {from} with lower priority {priority}, ours {ours}, forcing new election"
+                    ));
+                    self.edge.master_rx_lower(&name, ours);
+                }
                 Action::StateChanged { from, to, cause } => {
                     let Some(inst) = self.engine.instance(id) else {
                         continue;

@@ -286,6 +286,19 @@ impl Edge for SysEdge {
     fn log(&mut self, line: &str) {
         log(line);
     }
+
+    fn master_rx_lower(&mut self, name: &str, priority: u8) {
+        let script = self
+            .instance_notify
+            .get(name)
+            .and_then(|n| n.master_rx_lower_pri.clone());
+        if let Some(launch) = script.and_then(|s| self.scripts.launch(&s)) {
+            let _ = self.work.send(Work::Run { launch });
+        }
+        self.fifos.write_line(&format!(
+            "INSTANCE \"{name}\" MASTER_RX_LOWER_PRI {priority}\n"
+        ));
+    }
 }
 
 impl SysEdge {

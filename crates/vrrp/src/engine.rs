@@ -909,6 +909,34 @@ mod tests {
     }
 
     #[test]
+    fn a_master_reports_a_lower_priority_master() {
+        let mut e = Engine::new(vec![cfg("A", 1, 150)], vec![]);
+        e.handle(Instant(0), Input::Start);
+        let t = e.poll_timeout().expect("timer");
+        e.handle(t, Input::Timeout);
+        let out = e.handle(
+            t,
+            Input::Advert {
+                vrid: 1,
+                ipv6: false,
+                received: Received {
+                    src: "10.0.0.9".parse().expect("ip"),
+                    priority: 100,
+                    interval: Duration::from_secs(1),
+                },
+            },
+        );
+        assert!(out.iter().any(|(_, a)| matches!(
+            a,
+            Action::MasterHeardLowerPriority {
+                priority: 100,
+                ours: 150,
+                ..
+            }
+        )));
+    }
+
+    #[test]
     fn reload_matches_by_identity_not_name() {
         let mut e = Engine::new(vec![cfg("A", 1, 100), cfg("B", 2, 100)], vec![]);
         e.handle(Instant(0), Input::Start);

@@ -111,6 +111,16 @@ pub enum Action {
         /// New state.
         to: State,
     },
+    /// As master, an advert with a lower priority was heard (another master, e.g. after a
+    /// partition): `notify_master_rx_lower_pri`, a log line, a FIFO line.
+    MasterHeardLowerPriority {
+        /// Who sent it.
+        from: IpAddr,
+        /// Its priority.
+        priority: u8,
+        /// Ours.
+        ours: u8,
+    },
     /// The state changed (logs, notify scripts, FIFO, metrics).
     StateChanged {
         /// Previous state.
@@ -570,6 +580,11 @@ impl Instance {
                 out,
             );
         } else {
+            out.push(Action::MasterHeardLowerPriority {
+                from: adv.src,
+                priority: adv.priority,
+                ours: mine,
+            });
             // keepalived 2.2.7: a master hearing a lower priority re-advertises at once and
             // sends GARPs, so clients follow the surviving master after a partition heals.
             if !self.cfg.lower_prio_no_advert {
@@ -798,8 +813,17 @@ mod tests {
         i.timeout(Instant(4_000_000), &mut out);
         i.release_to_master(Instant(4_000_000), &mut out);
         out.clear();
-        // Lower priority: re-advertise and GARP.
+        // Lower priority: reported, then re-advertise and GARP.
         i.receive(Instant(4_100_000), adv(50, 50), &mut out);
+        assert!(matches!(
+            out.first(),
+            Some(Action::MasterHeardLowerPriority {
+                priority: 50,
+                ours: 100,
+                ..
+            })
+        ));
+        out.remove(0);
         assert_eq!(
             out,
             vec![
@@ -952,7 +976,11 @@ mod tests {
         });
         let mut out = vec![];
         i.receive(Instant(5_000_000), adv(50, 50), &mut out);
-        assert!(out.is_empty(), "{out:?}");
+        // Only the report (for notify_master_rx_lower_pri): no advert, no GARP.
+        assert!(
+            matches!(out.as_slice(), [Action::MasterHeardLowerPriority { .. }]),
+            "{out:?}"
+        );
     }
 
     #[test]
