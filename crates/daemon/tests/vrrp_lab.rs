@@ -1855,3 +1855,96 @@ fn a_script_with_shell_syntax_is_disabled_not_failed() {
     drop(a);
     lab.down().expect("teardown");
 }
+
+#[test]
+fn nopreempt_seed_pair_with_keepalived_behaves_as_two_keepalived_nodes() {
+    if !require_root_or_skip("nopreempt_seed_pair_with_keepalived_behaves_as_two_keepalived_nodes")
+    {
+        return;
+    }
+    let Some(keepalived) = keepalived_or_skip() else {
+        return;
+    };
+    // The same scenario with keepalived on both nodes first: the oracle for what we expect.
+    nopreempt_pair(&keepalived, &keepalived, false);
+    nopreempt_pair(ours(), &keepalived, true);
+}
+
+/// The nopreempt seed pair: `master_bin` runs the seed's master, `backup_bin` its backup.
+fn nopreempt_pair(master_bin: &Path, backup_bin: &Path, ours_is_master: bool) {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let lab = Lab::new(LabSpec::new(2)).expect("lab");
+    let vip = format!("{}/24", lab.vip4());
+    // The seeds' check script, made real: healthy while its flag file exists.
+    let flag = lab.dir().join("nginx-ok");
+    std::fs::write(&flag, "").expect("flag");
+    let check = lab.dir().join("nginx_check.sh");
+    std::fs::write(&check, format!("#!/bin/sh\ntest -f {}\n", flag.display())).expect("script");
+    let chmod = std::process::Command::new("chmod")
+        .arg("755")
+        .arg(&check)
+        .status()
+        .expect("chmod");
+    assert!(chmod.success());
+    let adapt = |text: String| {
+        text.replace("/etc/keepalived/nginx_check.sh", &check.to_string_lossy())
+            .replace("192.168.200.100", &vip)
+    };
+    let master_conf = adapt(seed("seed-nopreempt-master.conf"));
+    let backup_conf = adapt(seed("seed-nopreempt-backup.conf"));
+    let mut ours_node = lab
+        .start_daemon(1, master_bin, &master_conf)
+        .expect("master");
+    let ka_node = lab
+        .start_daemon(2, backup_bin, &backup_conf)
+        .expect("backup");
+    assert!(
+        wait_until(Duration::from_secs(20), || lab.has_address(1, &vip)
+            && !lab.has_address(2, &vip)),
+        "ours:\n{}\nkeepalived:\n{}",
+        ours_node.log(),
+        ka_node.log()
+    );
+    // The check fails on our node: 100 - 20 = 80, not above keepalived's 80, and nopreempt:
+    // the VIP stays.
+    std::fs::remove_file(&flag).expect("rm");
+    std::thread::sleep(Duration::from_secs(7));
+    assert!(
+        lab.has_address(1, &vip) && !lab.has_address(2, &vip),
+        "the VIP moved although the weight does not cross:\nours:\n{}\nkeepalived:\n{}",
+        ours_node.log(),
+        ka_node.log()
+    );
+    // Our node dies: keepalived takes over.
+    std::fs::write(&flag, "").expect("flag");
+    ours_node.signal(Signal::SIGKILL).expect("kill");
+    let _ = ours_node.wait_exit(Duration::from_secs(2));
+    assert!(
+        wait_until(Duration::from_secs(20), || lab.has_address(2, &vip)),
+        "{}",
+        ka_node.log()
+    );
+    // Back, healthy, priority 100 > 80. The seed's master has `state MASTER`, and keepalived
+    // 2.2.7 clears `nopreempt` there (with a warning, which we give too): it preempts.
+    let ours_node = lab
+        .start_daemon(1, ours(), &master_conf)
+        .expect("ours again");
+    if ours_is_master {
+        assert!(
+            wait_until(LONG, || ours_node
+                .log()
+                .contains("nopreempt will not work with initial state MASTER")),
+            "{}",
+            ours_node.log()
+        );
+    }
+    assert!(
+        wait_until(Duration::from_secs(20), || lab.has_address(1, &vip)
+            && !lab.has_address(2, &vip)),
+        "no preemption back:\nours:\n{}\nkeepalived:\n{}",
+        ours_node.log(),
+        ka_node.log()
+    );
+    drop((ours_node, ka_node));
+    lab.down().expect("teardown");
+}
