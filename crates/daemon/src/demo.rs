@@ -3,7 +3,7 @@
 //! restarts it and shows the preemption, then removes everything: also on Ctrl-C, and never
 //! touching the machine's own network (namespaces only, addresses 10.200.N.x inside them).
 
-use crate::bench::failover::{analyse, vip_added_at};
+use crate::bench::failover::{analyse, mac_bytes, now_s, vip_added_at};
 use crate::bench::preflight;
 use anyhow::{Context, Result};
 use ka_lab::pcap;
@@ -12,7 +12,7 @@ use std::io::Write;
 use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 /// Priorities of routers 1, 2, 3.
 const PRIORITIES: [u8; 3] = [150, 100, 50];
@@ -34,13 +34,6 @@ fn say(line: &str) {
     let mut out = std::io::stdout().lock();
     let _ = writeln!(out, "{line}");
     let _ = out.flush();
-}
-
-fn now_s() -> f64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs_f64())
-        .unwrap_or(0.0)
 }
 
 /// The router holding the VIP, if exactly one does.
@@ -203,13 +196,7 @@ fn run(spec: LabSpec, bin: &Path) -> Result<()> {
     let _ = monitor.stop(Duration::from_secs(1));
     let frames = pcap::read(&pcap_path)?;
     let old_ip: Ipv4Addr = lab.router_ip4(1)?.parse().context("r1 address")?;
-    let new_mac: [u8; 6] = lab
-        .mac(2)?
-        .split(':')
-        .filter_map(|x| u8::from_str_radix(x, 16).ok())
-        .collect::<Vec<u8>>()
-        .try_into()
-        .map_err(|_| anyhow::anyhow!("bad MAC"))?;
+    let new_mac = mac_bytes(&lab.mac(2)?).context("r2 MAC")?;
     let vip_t = vip_added_at(&monitor.log(), &vip, t0);
     let trial = analyse(&frames, old_ip, &new_mac, vip_addr, t0, vip_t);
     let floor = 3.0 * ADVERT + (256.0 - 100.0) / 256.0 * ADVERT;

@@ -25,7 +25,11 @@ use std::path::PathBuf;
 
 /// Where the dumps go: `$TMPDIR` or `/tmp`.
 pub fn dump_dir() -> PathBuf {
-    std::env::var_os("TMPDIR")
+    dump_dir_from(std::env::var_os("TMPDIR"))
+}
+
+fn dump_dir_from(tmpdir: Option<std::ffi::OsString>) -> PathBuf {
+    tmpdir
         .filter(|d| !d.is_empty())
         .map_or_else(|| PathBuf::from("/tmp"), PathBuf::from)
 }
@@ -301,8 +305,11 @@ mod tests {
 
     #[test]
     fn tmpdir_decides_where_dumps_go() {
-        // Only reads the variable; the default is /tmp.
-        let d = dump_dir();
-        assert!(d.is_absolute() || std::env::var_os("TMPDIR").is_some());
+        assert_eq!(dump_dir_from(None), PathBuf::from("/tmp"));
+        assert_eq!(dump_dir_from(Some("".into())), PathBuf::from("/tmp"));
+        assert_eq!(
+            dump_dir_from(Some("/run/x".into())),
+            PathBuf::from("/run/x")
+        );
     }
 }

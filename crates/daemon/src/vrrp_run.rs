@@ -17,13 +17,14 @@ use crate::mail::{self, Mailer};
 use crate::notify_fifo::NotifyFifos;
 use crate::process::{PidFiles, Request, Signals, DEFAULT_PID, DEFAULT_VRRP_PID};
 use crate::script_runner;
-use crate::scripts::{Launch, ScriptPolicy};
+use crate::scripts::ScriptPolicy;
 use crate::status;
 use crate::trackers;
 use crate::vmac;
 use crate::vrrp_driver::{Driver, Edge};
 use crate::vrrp_setup::{self, InterfaceAddresses, Setup, TrackerKey};
 use anyhow::Context;
+use ka_config::model::script::Script;
 use ka_config::model::{Config, Instance, Notify, VirtualAddress};
 use ka_config::model::{RouteLine, RuleLine};
 use ka_sys::garp::{interface_info, GarpSocket, NaSocket};
@@ -75,8 +76,13 @@ enum Work {
         count: u32,
         interval: Duration,
     },
+    /// A notify script: who it runs as and whether it may run (user lookups, path checks)
+    /// is decided here, on the worker, never on the VRRP thread.
     Run {
-        launch: Launch,
+        policy: ScriptPolicy,
+        script: Script,
+        /// Arguments appended (the generic `notify`'s four).
+        extra: Vec<String>,
     },
     /// `virtual_routes` / `virtual_rules`: added after the addresses, removed before them.
     Routes {
@@ -272,14 +278,12 @@ impl Edge for SysEdge {
             State::Fault => n.fault.clone(),
             State::Init => n.stop.clone(),
         };
-        if let Some(launch) = specific.and_then(|s| self.scripts.launch(&s)) {
-            let _ = self.work.send(Work::Run { launch });
+        if let Some(script) = specific {
+            self.run_script(script, Vec::new());
         }
-        if let Some(mut launch) = n.generic.and_then(|s| self.scripts.launch(&s)) {
-            launch
-                .argv
-                .extend(generic_notify_args(target, name, state, priority));
-            let _ = self.work.send(Work::Run { launch });
+        if let Some(script) = n.generic {
+            let extra = generic_notify_args(target, name, state, priority).to_vec();
+            self.run_script(script, extra);
         }
         self.fifos.write(target, name, state, priority);
     }
@@ -292,8 +296,8 @@ impl Edge for SysEdge {
             .instance_notify
             .get(name)
             .and_then(|n| n.master_rx_lower_pri.clone());
-        if let Some(launch) = script.and_then(|s| self.scripts.launch(&s)) {
-            let _ = self.work.send(Work::Run { launch });
+        if let Some(script) = script {
+            self.run_script(script, Vec::new());
         }
         self.fifos.write_line(&format!(
             "INSTANCE \"{name}\" MASTER_RX_LOWER_PRI {priority}\n"
@@ -302,6 +306,15 @@ impl Edge for SysEdge {
 }
 
 impl SysEdge {
+    /// Hands a notify script to the worker.
+    fn run_script(&self, script: Script, extra: Vec<String>) {
+        let _ = self.work.send(Work::Run {
+            policy: self.scripts.clone(),
+            script,
+            extra,
+        });
+    }
+
     /// Accept mode off: the instance's addresses enter or leave the drop set (worker thread).
     fn firewall(&mut self, instance: InstanceId, add: bool) {
         if !self.no_accept.get(instance).copied().unwrap_or(false) {
@@ -614,7 +627,15 @@ fn worker(rx: Receiver<Work>, inbox: Inbox) {
                     }
                 }
             }
-            Work::Run { launch } => {
+            Work::Run {
+                policy,
+                script,
+                extra,
+            } => {
+                let Some(mut launch) = policy.launch(&script) else {
+                    continue;
+                };
+                launch.argv.extend(extra);
                 if let Some(mut cmd) = launch.command() {
                     match cmd.spawn() {
                         // Reaped by a small thread: notify scripts are fire-and-forget.

@@ -83,8 +83,8 @@ pub struct Trial {
     pub since_priority_zero: Option<f64>,
 }
 
-/// Seconds since the epoch now.
-fn now_s() -> f64 {
+/// Seconds since the epoch now (matches pcap and `ip -ts` timestamps).
+pub fn now_s() -> f64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_secs_f64())
@@ -186,7 +186,8 @@ fn conf(lab: &Lab, router: usize, case: &Case) -> String {
     .render()
 }
 
-fn mac_bytes(s: &str) -> Option<[u8; 6]> {
+/// `aa:bb:cc:dd:ee:ff` as bytes.
+pub fn mac_bytes(s: &str) -> Option<[u8; 6]> {
     let v: Vec<u8> = s
         .split(':')
         .filter_map(|x| u8::from_str_radix(x, 16).ok())
