@@ -57,6 +57,17 @@ impl Counter {
 
     /// One result; returns the new state when it changes.
     pub fn result(&mut self, success: bool) -> Option<bool> {
+        // keepalived 2.2.7 starts a script one step from either verdict: its first result
+        // decides at once, whatever `rise` and `fall` say (with `init_fail` it starts failed).
+        if self.reported.is_none() {
+            self.reported = Some(success);
+            if success {
+                self.ok_run = self.rise;
+            } else {
+                self.ko_run = self.fall;
+            }
+            return self.reported;
+        }
         if success {
             self.ok_run += 1;
             self.ko_run = 0;
@@ -319,8 +330,9 @@ mod tests {
 
     #[test]
     fn rise_and_fall() {
+        // The first result decides at once (keepalived logs "succeeded" after one run with
+        // rise 2); after that, rise/fall consecutive results are needed.
         let mut c = Counter::new(2, 3, false);
-        assert_eq!(c.result(true), None);
         assert_eq!(c.result(true), Some(true));
         assert_eq!(c.result(false), None);
         assert_eq!(c.result(false), None);
@@ -328,9 +340,18 @@ mod tests {
         assert_eq!(c.result(false), None);
         assert_eq!(c.result(false), None);
         assert_eq!(c.result(false), Some(false));
+        assert_eq!(c.result(true), None);
+        assert_eq!(c.result(true), Some(true));
+        let mut first_failure = Counter::new(2, 5, false);
+        assert_eq!(first_failure.result(false), Some(false));
+        assert_eq!(first_failure.result(true), None);
+        assert_eq!(first_failure.result(true), Some(true));
         let mut f = Counter::new(1, 1, true);
         assert_eq!(f.result(false), None);
         assert_eq!(f.result(true), Some(true));
+        let mut g = Counter::new(2, 1, true);
+        assert_eq!(g.result(true), None);
+        assert_eq!(g.result(true), Some(true));
     }
 
     fn job(name: &str, argv: &[&str], interval_ms: u64, timeout_ms: u64) -> ScriptJob {

@@ -6,6 +6,7 @@
 use crate::vrrp_log::{cause_line, keepalived_line};
 use ka_vrrp::engine::{Engine, Input, InstanceId};
 use ka_vrrp::instance::{Action, NotifyTarget, State};
+use ka_vrrp::priority::TrackerState;
 use ka_vrrp::time::{Duration, Instant};
 use std::net::IpAddr;
 
@@ -32,12 +33,23 @@ pub trait Edge {
 pub struct Driver<E: Edge> {
     engine: Engine,
     edge: E,
+    /// How trackers are named in log lines (`vrrp_script chk_nginx`), indexed by tracker id.
+    tracker_names: Vec<String>,
 }
 
 impl<E: Edge> Driver<E> {
     /// A driver for an engine.
     pub fn new(engine: Engine, edge: E) -> Self {
-        Driver { engine, edge }
+        Driver {
+            engine,
+            edge,
+            tracker_names: Vec::new(),
+        }
+    }
+
+    /// Names the trackers for log lines (at start and after a reload changed the set).
+    pub fn set_tracker_names(&mut self, names: Vec<String>) {
+        self.tracker_names = names;
     }
 
     /// The engine (for status and counters).
@@ -67,8 +79,60 @@ impl<E: Edge> Driver<E> {
 
     /// Feeds one input and runs the resulting actions, in order.
     pub fn input(&mut self, now: Instant, input: Input) {
+        let tracker_change = match &input {
+            Input::TrackerChanged { tracker, state } => Some((*tracker, *state)),
+            _ => None,
+        };
+        let before: Vec<u8> = self
+            .engine
+            .instances()
+            .iter()
+            .map(|i| i.priority())
+            .collect();
         let actions = self.engine.handle(now, input);
+        if let Some((tracker, state)) = tracker_change {
+            self.log_tracker_change(tracker, state, &before);
+        }
         self.run(actions);
+    }
+
+    /// keepalived's lines for a tracker result and the priority changes it causes, then ours
+    /// naming the cause, so an operator sees why an election went the way it did.
+    fn log_tracker_change(&mut self, tracker: usize, state: TrackerState, before: &[u8]) {
+        let name = self
+            .tracker_names
+            .get(tracker)
+            .cloned()
+            .unwrap_or_else(|| format!("tracker {tracker}"));
+        let verdict = match state {
+            TrackerState::Up => "up".to_string(),
+            TrackerState::Down => "down".to_string(),
+            TrackerState::Unknown => "unknown".to_string(),
+            TrackerState::Value(v) => format!("value {v}"),
+        };
+        if let Some(script) = name.strip_prefix("vrrp_script ") {
+            match state {
+                TrackerState::Up => self.edge.log(&format!("VRRP_Script({script}) succeeded")),
+                TrackerState::Down => self.edge.log(&format!("VRRP_Script({script}) failed")),
+                _ => {}
+            }
+        }
+        let changes: Vec<(String, u8, u8)> = self
+            .engine
+            .instances()
+            .iter()
+            .zip(before)
+            .filter(|(i, &old)| i.priority() != old)
+            .map(|(i, &old)| (i.config().name.clone(), old, i.priority()))
+            .collect();
+        for (instance, old, new) in changes {
+            self.edge.log(&format!(
+                "({instance}) Changing effective priority from {old} to {new}"
+            ));
+            self.edge.log(&format!(
+                "({instance}) effective priority {old} -> {new}: {name} is {verdict}"
+            ));
+        }
     }
 
     /// Runs actions the engine returned (also those of a reload).
@@ -200,5 +264,43 @@ mod tests {
             },
         );
         assert_eq!(d.edge().calls, vec!["garp 0 5".to_string()]);
+    }
+
+    #[test]
+    fn a_script_result_that_moves_the_priority_is_logged_with_its_cause() {
+        let src = IpAddr::V4(Ipv4Addr::new(10, 200, 0, 11));
+        let mut spec = InstanceSpec::plain(InstanceConfig::simple("VI_1", 51, 100, src));
+        spec.bindings = vec![ka_vrrp::priority::Binding {
+            tracker: 0,
+            weight: -20,
+            reverse: false,
+        }];
+        let mut d = Driver::new(Engine::new(vec![spec], vec![]), Recorder::default());
+        d.set_tracker_names(vec!["vrrp_script chk_nginx".to_string()]);
+        d.input(Instant(0), Input::Start);
+        d.edge_mut().calls.clear();
+        d.input(
+            Instant(1),
+            Input::TrackerChanged {
+                tracker: 0,
+                state: TrackerState::Down,
+            },
+        );
+        let calls = &d.edge().calls;
+        assert!(
+            calls.contains(&"log VRRP_Script(chk_nginx) failed".to_string()),
+            "{calls:?}"
+        );
+        assert!(
+            calls.contains(&"log (VI_1) Changing effective priority from 100 to 80".to_string()),
+            "{calls:?}"
+        );
+        assert!(
+            calls.contains(
+                &"log (VI_1) effective priority 100 -> 80: vrrp_script chk_nginx is down"
+                    .to_string()
+            ),
+            "{calls:?}"
+        );
     }
 }

@@ -1266,6 +1266,7 @@ fn apply_config(
             .engine_mut()
             .reload(now, setup.instances.clone(), setup.groups.clone(), states);
     driver.run(actions);
+    driver.set_tracker_names(setup.tracker_names());
     // Masters apply their new VIP set in place: drop what went, add what came (the kernel
     // confirms the add, and the engine sends GARPs).
     for (id, spec) in setup.instances.iter().enumerate() {
@@ -1750,6 +1751,7 @@ pub fn run(
     };
     let engine = Engine::new(setup.instances.clone(), setup.groups.clone());
     let mut driver = Driver::new(engine, edge);
+    driver.set_tracker_names(setup.tracker_names());
     let timer = DeadlineTimer::new().context("timerfd")?;
 
     // Interfaces are up unless the kernel says otherwise.

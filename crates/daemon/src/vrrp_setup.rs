@@ -43,6 +43,19 @@ pub trait InterfaceAddresses {
 }
 
 impl Setup {
+    /// The trackers as log lines name them (`vrrp_script chk_nginx`), indexed by tracker id.
+    pub fn tracker_names(&self) -> Vec<String> {
+        self.trackers
+            .iter()
+            .map(|t| match t {
+                TrackerKey::Interface(n) => format!("track_interface {n}"),
+                TrackerKey::Script(n) => format!("vrrp_script {n}"),
+                TrackerKey::File(n) => format!("track_file {n}"),
+                TrackerKey::Process(n) => format!("vrrp_track_process {n}"),
+            })
+            .collect()
+    }
+
     fn tracker(&mut self, key: TrackerKey) -> TrackerId {
         match self.trackers.iter().position(|k| *k == key) {
             Some(i) => i,

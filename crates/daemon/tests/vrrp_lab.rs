@@ -818,18 +818,12 @@ fn notify_scripts_get_keepalived_arguments() {
     let lab = Lab::new(LabSpec::new(1)).expect("lab");
     let vip = format!("{}/24", lab.vip4());
     let out = lab.dir().join("notify.log");
-    let script = lab.dir().join("notify.sh");
-    std::fs::write(
-        &script,
-        format!("#!/bin/sh\necho \"$@\" >> {}\n", out.display()),
-    )
-    .expect("script");
-    let chmod = std::process::Command::new("chmod")
-        .arg("755")
-        .arg(&script)
-        .status()
-        .expect("chmod");
-    assert!(chmod.success());
+    let script = lab
+        .write_script(
+            "notify.sh",
+            &format!("#!/bin/sh\necho \"$@\" >> {}\n", out.display()),
+        )
+        .expect("script");
     let extra = format!(
         "    notify_master \"{s} master\"\n    notify_backup \"{s} backup\"\n    notify {s}\n",
         s = script.display()
@@ -1163,19 +1157,13 @@ fn notify_fifo_gets_ordered_state_lines() {
     let vip = format!("{}/24", lab.vip4());
     let fifo = lab.dir().join("notify.fifo");
     let out = lab.dir().join("fifo.log");
-    let reader = lab.dir().join("reader.sh");
     // The FIFO script gets the FIFO's path as its last argument.
-    std::fs::write(
-        &reader,
-        format!("#!/bin/sh\nexec cat \"$1\" >> {}\n", out.display()),
-    )
-    .expect("script");
-    let chmod = std::process::Command::new("chmod")
-        .arg("755")
-        .arg(&reader)
-        .status()
-        .expect("chmod");
-    assert!(chmod.success());
+    let reader = lab
+        .write_script(
+            "reader.sh",
+            &format!("#!/bin/sh\nexec cat \"$1\" >> {}\n", out.display()),
+        )
+        .expect("script");
     let conf = config(&lab, 150, "").replace(
         "global_defs {\n",
         &format!(
@@ -1355,18 +1343,12 @@ fn a_sync_group_fails_over_together_and_notifies_as_a_group() {
         assert!(st.success());
     }
     let out = lab.dir().join("group.log");
-    let script = lab.dir().join("group.sh");
-    std::fs::write(
-        &script,
-        format!("#!/bin/sh\necho \"$@\" >> {}\n", out.display()),
-    )
-    .expect("script");
-    let chmod = std::process::Command::new("chmod")
-        .arg("755")
-        .arg(&script)
-        .status()
-        .expect("chmod");
-    assert!(chmod.success());
+    let script = lab
+        .write_script(
+            "group.sh",
+            &format!("#!/bin/sh\necho \"$@\" >> {}\n", out.display()),
+        )
+        .expect("script");
     let conf = |priority: u8, track: bool| {
         let tracked = if track {
             "    track_interface {\n        trk0\n    }\n"
@@ -1878,14 +1860,12 @@ fn nopreempt_pair(master_bin: &Path, backup_bin: &Path, ours_is_master: bool) {
     // The seeds' check script, made real: healthy while its flag file exists.
     let flag = lab.dir().join("nginx-ok");
     std::fs::write(&flag, "").expect("flag");
-    let check = lab.dir().join("nginx_check.sh");
-    std::fs::write(&check, format!("#!/bin/sh\ntest -f {}\n", flag.display())).expect("script");
-    let chmod = std::process::Command::new("chmod")
-        .arg("755")
-        .arg(&check)
-        .status()
-        .expect("chmod");
-    assert!(chmod.success());
+    let check = lab
+        .write_script(
+            "nginx_check.sh",
+            &format!("#!/bin/sh\ntest -f {}\n", flag.display()),
+        )
+        .expect("script");
     let adapt = |text: String| {
         text.replace("/etc/keepalived/nginx_check.sh", &check.to_string_lossy())
             .replace("192.168.200.100", &vip)
@@ -1927,8 +1907,8 @@ fn nopreempt_pair(master_bin: &Path, backup_bin: &Path, ours_is_master: bool) {
     // Back, healthy, priority 100 > 80. The seed's master has `state MASTER`, and keepalived
     // 2.2.7 clears `nopreempt` there (with a warning, which we give too): it preempts.
     let ours_node = lab
-        .start_daemon(1, ours(), &master_conf)
-        .expect("ours again");
+        .start_daemon(1, master_bin, &master_conf)
+        .expect("master again");
     if ours_is_master {
         assert!(
             wait_until(LONG, || ours_node
@@ -1943,6 +1923,483 @@ fn nopreempt_pair(master_bin: &Path, backup_bin: &Path, ours_is_master: bool) {
             && !lab.has_address(2, &vip)),
         "no preemption back:\nours:\n{}\nkeepalived:\n{}",
         ours_node.log(),
+        ka_node.log()
+    );
+    drop((ours_node, ka_node));
+    lab.down().expect("teardown");
+}
+
+/// A copy of `sleep` under a name unique to this run and node, standing in for a service that a
+/// seed checks with `killall -0 NAME` (the lab shares the host's process namespace, so the name
+/// must not match anything else on the machine).
+fn fake_service(lab: &Lab, service: &str, node: usize) -> (String, String) {
+    let name = format!("ka{service}{node}x{}", std::process::id() % 10_000);
+    let program = lab.dir().join(&name);
+    std::fs::copy("/bin/sleep", &program).expect("copy sleep");
+    (name, program.to_string_lossy().into_owned())
+}
+
+/// The lines a recording notify script wrote, in order.
+fn recorded(path: &Path) -> Vec<String> {
+    std::fs::read_to_string(path)
+        .unwrap_or_default()
+        .lines()
+        .map(str::to_string)
+        .collect()
+}
+
+/// Whether `wanted` appears in `lines` in order (other lines may come between).
+fn in_order(lines: &[String], wanted: &[&str]) -> bool {
+    let mut it = lines.iter();
+    wanted.iter().all(|w| it.any(|l| l == w))
+}
+
+#[test]
+fn dual_master_seed_nodes_keep_one_vip_each_and_take_over_both() {
+    if !require_root_or_skip("dual_master_seed_nodes_keep_one_vip_each_and_take_over_both") {
+        return;
+    }
+    let Some(keepalived) = keepalived_or_skip() else {
+        return;
+    };
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let lab = Lab::new(LabSpec::new(2)).expect("lab");
+    let (vip1, vip2) = (
+        format!("{}/24", lab.ip4(100)),
+        format!("{}/24", lab.ip4(101)),
+    );
+    // Each node's nginx_check.sh succeeds while that node's flag file exists.
+    let node_conf = |node: usize| {
+        let flag = lab.dir().join(format!("nginx-ok-{node}"));
+        std::fs::write(&flag, "").expect("flag");
+        let check = lab
+            .write_script(
+                &format!("nginx_check-{node}.sh"),
+                &format!("#!/bin/sh\ntest -f {}\n", flag.display()),
+            )
+            .expect("script");
+        let conf = seed(&format!("seed-dual-master-node{node}.conf"))
+            .replace("/etc/keepalived/nginx_check.sh", &check.to_string_lossy())
+            .replace("192.168.200.100", &vip1)
+            .replace("192.168.200.200", &vip2);
+        (flag, conf)
+    };
+    let (flag1, conf1) = node_conf(1);
+    let (_flag2, conf2) = node_conf(2);
+    let ours_node = lab.start_daemon(1, ours(), &conf1).expect("ours");
+    let mut ka_node = lab
+        .start_daemon(2, &keepalived, &conf2)
+        .expect("keepalived");
+    let logs = |a: &ka_lab::Proc, b: &ka_lab::Proc| {
+        format!("ours:\n{}\nkeepalived:\n{}", a.log(), b.log())
+    };
+    assert!(
+        wait_until(Duration::from_secs(20), || lab.has_address(1, &vip1)
+            && lab.has_address(2, &vip2)
+            && !lab.has_address(2, &vip1)
+            && !lab.has_address(1, &vip2)),
+        "not dual-master:\n{}",
+        logs(&ours_node, &ka_node)
+    );
+    // nginx fails on our node: VI_1 drops to 100 - 20 = 80, equal to keepalived's 80, which
+    // does not preempt on equal priority: nothing moves.
+    std::fs::remove_file(&flag1).expect("rm flag");
+    assert!(
+        wait_until(LONG, || ours_node.log().contains("effective priority")),
+        "{}",
+        ours_node.log()
+    );
+    std::thread::sleep(Duration::from_secs(4));
+    assert!(
+        lab.has_address(1, &vip1) && !lab.has_address(2, &vip1),
+        "VI_1 moved although 80 does not beat 80:\n{}",
+        logs(&ours_node, &ka_node)
+    );
+    std::fs::write(&flag1, "").expect("flag back");
+    // keepalived's node dies: ours holds both VIPs.
+    ka_node.signal(Signal::SIGKILL).expect("kill");
+    let _ = ka_node.wait_exit(Duration::from_secs(2));
+    assert!(
+        wait_until(Duration::from_secs(20), || lab.has_address(1, &vip1)
+            && lab.has_address(1, &vip2)),
+        "ours did not take VI_2:\n{}",
+        ours_node.log()
+    );
+    // keepalived's node is back: its VI_2 has `state MASTER`, which clears nopreempt (as we do),
+    // so it preempts VI_2 with 100 > 80; VI_1 stays with us.
+    let ka_node = lab
+        .start_daemon(2, &keepalived, &conf2)
+        .expect("keepalived again");
+    assert!(
+        wait_until(Duration::from_secs(20), || lab.has_address(2, &vip2)
+            && !lab.has_address(1, &vip2)
+            && lab.has_address(1, &vip1)
+            && !lab.has_address(2, &vip1)),
+        "VI_2 not back on keepalived's node:\n{}",
+        logs(&ours_node, &ka_node)
+    );
+    drop((ours_node, ka_node));
+    lab.down().expect("teardown");
+}
+
+#[test]
+fn haproxy_master_backup_seed_hands_over_only_when_the_weight_crosses() {
+    if !require_root_or_skip("haproxy_master_backup_seed_hands_over_only_when_the_weight_crosses") {
+        return;
+    }
+    let Some(keepalived) = keepalived_or_skip() else {
+        return;
+    };
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let lab = Lab::new(LabSpec::new(2)).expect("lab");
+    let vip = format!("{}/16", lab.vip4());
+    let node = |n: usize| {
+        let (name, program) = fake_service(&lab, "hap", n);
+        let out = lab.dir().join(format!("notify-{n}.log"));
+        let notify = lab
+            .write_script(
+                &format!("notify-{n}.sh"),
+                &format!("#!/bin/sh\necho \"$@\" >> {}\n", out.display()),
+            )
+            .expect("notify script");
+        let mut conf = seed("seed-haproxy-master-backup.conf")
+            .replace("killall -0 haproxy", &format!("killall -0 {name}"))
+            .replace("/etc/keepalived/notify.sh", &notify.to_string_lossy())
+            .replace("172.16.100.1/16", &vip);
+        if n == 2 {
+            // The seed's comments give the backup's values.
+            conf = conf
+                .replace("state MASTER", "state BACKUP")
+                .replace("priority 101", "priority 100");
+        }
+        (name, program, out, conf)
+    };
+    let (_, prog1, out1, conf1) = node(1);
+    let (_, prog2, out2, conf2) = node(2);
+    let mut hap1 = lab
+        .spawn(1, "haproxy", &[&prog1, "1000"])
+        .expect("haproxy 1");
+    let mut hap2 = lab
+        .spawn(2, "haproxy", &[&prog2, "1000"])
+        .expect("haproxy 2");
+    let ours_node = lab.start_daemon(1, ours(), &conf1).expect("ours");
+    let ka_node = lab
+        .start_daemon(2, &keepalived, &conf2)
+        .expect("keepalived");
+    let logs = || format!("ours:\n{}\nkeepalived:\n{}", ours_node.log(), ka_node.log());
+    // 101 + 2 against 100 + 2: ours is master; the seed's label is applied.
+    assert!(
+        wait_until(Duration::from_secs(20), || lab.has_address(1, &vip)
+            && !lab.has_address(2, &vip)),
+        "{}",
+        logs()
+    );
+    let labelled = lab
+        .exec(1, &["ip", "-4", "-o", "addr", "show", "label", "eth0:0"])
+        .expect("ip addr");
+    assert!(
+        String::from_utf8_lossy(&labelled.stdout).contains(&vip),
+        "no eth0:0 label: {labelled:?}"
+    );
+    // haproxy dies on ours: 101 < 102, keepalived takes the VIP; both notify.
+    hap1.signal(Signal::SIGKILL).expect("kill");
+    let _ = hap1.wait_exit(Duration::from_secs(2));
+    assert!(
+        wait_until(Duration::from_secs(20), || lab.has_address(2, &vip)
+            && !lab.has_address(1, &vip)),
+        "no handover to keepalived:\n{}",
+        logs()
+    );
+    // haproxy back on ours: 103 > 102, ours preempts.
+    let mut hap1 = lab
+        .spawn(1, "haproxy", &[&prog1, "1000"])
+        .expect("haproxy 1");
+    assert!(
+        wait_until(Duration::from_secs(20), || lab.has_address(1, &vip)
+            && !lab.has_address(2, &vip)),
+        "no preemption back:\n{}",
+        logs()
+    );
+    // haproxy dies on keepalived's node (103 > 100), then on ours too (101 > 100): the weight
+    // never crosses, the VIP stays.
+    hap2.signal(Signal::SIGKILL).expect("kill 2");
+    std::thread::sleep(Duration::from_secs(3));
+    hap1.signal(Signal::SIGKILL).expect("kill 1");
+    std::thread::sleep(Duration::from_secs(4));
+    assert!(
+        lab.has_address(1, &vip) && !lab.has_address(2, &vip),
+        "the VIP moved although the weights do not cross:\n{}",
+        logs()
+    );
+    // The notify scripts got the seed's argument, in the order of the transitions.
+    let (ours_lines, ka_lines) = (recorded(&out1), recorded(&out2));
+    assert!(
+        in_order(&ours_lines, &["master", "backup", "master"]),
+        "ours: {ours_lines:?}"
+    );
+    assert!(
+        in_order(&ka_lines, &["backup", "master", "backup"]),
+        "keepalived: {ka_lines:?}"
+    );
+    drop((ours_node, ka_node, hap1, hap2));
+    lab.down().expect("teardown");
+}
+
+#[test]
+fn haproxy_dual_master_seed_on_two_keepalived_rs_nodes() {
+    if !require_root_or_skip("haproxy_dual_master_seed_on_two_keepalived_rs_nodes") {
+        return;
+    }
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let lab = Lab::new(LabSpec::new(2)).expect("lab");
+    let (vip1, vip2) = (
+        format!("{}/16", lab.ip4(100)),
+        format!("{}/16", lab.ip4(101)),
+    );
+    let node = |n: usize| {
+        let (name, program) = fake_service(&lab, "hdm", n);
+        let mut conf = seed("seed-haproxy-dual-master.conf")
+            .replace("killall -0 haproxy", &format!("killall -0 {name}"))
+            .replace("172.16.100.1/16", &vip1)
+            .replace("172.16.100.2/16", &vip2)
+            // The notify script is not part of this scenario.
+            .replace("/etc/keepalived/notify.sh", "/bin/true");
+        if n == 2 {
+            conf = conf
+                .replace("state MASTER", "state @M@")
+                .replace("state BACKUP", "state MASTER")
+                .replace("state @M@", "state BACKUP")
+                .replace("priority 101", "priority @P@")
+                .replace("priority 100", "priority 101")
+                .replace("priority @P@", "priority 100");
+        }
+        (program, conf)
+    };
+    let (prog1, conf1) = node(1);
+    let (prog2, conf2) = node(2);
+    let hap1 = lab
+        .spawn(1, "haproxy", &[&prog1, "1000"])
+        .expect("haproxy 1");
+    let hap2 = lab
+        .spawn(2, "haproxy", &[&prog2, "1000"])
+        .expect("haproxy 2");
+    let a = lab.start_daemon(1, ours(), &conf1).expect("a");
+    let mut b = lab.start_daemon(2, ours(), &conf2).expect("b");
+    assert!(
+        wait_until(Duration::from_secs(20), || lab.has_address(1, &vip1)
+            && lab.has_address(2, &vip2)
+            && !lab.has_address(1, &vip2)
+            && !lab.has_address(2, &vip1)),
+        "not dual-master:\n{}\n{}",
+        a.log(),
+        b.log()
+    );
+    // Node 2 stops (SIGTERM, priority 0): node 1 holds both VIPs, each with its seed label.
+    b.stop(Duration::from_secs(5)).expect("stop b");
+    assert!(
+        wait_until(Duration::from_secs(20), || lab.has_address(1, &vip1)
+            && lab.has_address(1, &vip2)),
+        "{}",
+        a.log()
+    );
+    let labels = lab
+        .exec(1, &["ip", "-4", "-o", "addr", "show", "dev", "eth0"])
+        .expect("ip addr");
+    let text = String::from_utf8_lossy(&labels.stdout);
+    assert!(
+        text.contains("eth0:0") && text.contains("eth0:1"),
+        "labels missing: {text}"
+    );
+    drop((a, b, hap1, hap2));
+    lab.down().expect("teardown");
+}
+
+#[test]
+fn preempt_delay_seed_waits_then_preempts_and_a_tracked_interface_faults() {
+    if !require_root_or_skip(
+        "preempt_delay_seed_waits_then_preempts_and_a_tracked_interface_faults",
+    ) {
+        return;
+    }
+    let Some(keepalived) = keepalived_or_skip() else {
+        return;
+    };
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let lab = Lab::new(LabSpec::new(2)).expect("lab");
+    let vip = format!("{}/24", lab.vip4());
+    // The seed's second interface `mgt` (carrying the VIP, tracked): a veth pair inside each
+    // router, so it can be taken down there.
+    for n in [1, 2] {
+        for argv in [
+            &[
+                "ip", "link", "add", "mgt", "type", "veth", "peer", "name", "mgtp",
+            ][..],
+            &["ip", "link", "set", "mgt", "up"],
+            &["ip", "link", "set", "mgtp", "up"],
+        ] {
+            let out = lab.exec(n, argv).expect("ip");
+            assert!(out.status.success(), "{argv:?}: {out:?}");
+        }
+    }
+    let monitor = lab
+        .write_script("keepalived_monitor_process.sh", "#!/bin/sh\nexit 0\n")
+        .expect("monitor");
+    let out = lab.dir().join("notify-1.log");
+    let notify = lab
+        .write_script(
+            "keepalived_notify.py",
+            &format!("#!/bin/sh\necho \"$@\" >> {}\n", out.display()),
+        )
+        .expect("notify");
+    let adapt = |priority: &str| {
+        seed("seed-preempt-track-script.conf")
+            .replace(
+                "/usr/local/nac/script/keepalived_monitor_process.sh",
+                &monitor.to_string_lossy(),
+            )
+            .replace(
+                "/usr/local/nac/script/keepalived_notify.py",
+                &notify.to_string_lossy(),
+            )
+            .replace("interface ha ", "interface eth0 ")
+            .replace("\nha\n", "\neth0\n")
+            .replace("192.168.66.135/24", &vip)
+            .replace("priority 200", priority)
+    };
+    // keepalived (150) alone becomes master after three of the seed's 3 s adverts.
+    let ka_node = lab
+        .start_daemon(2, &keepalived, &adapt("priority 150"))
+        .expect("keepalived");
+    assert!(
+        wait_until(Duration::from_secs(30), || lab.has_address(2, &vip)),
+        "{}",
+        ka_node.log()
+    );
+    // Ours (200) hears a lower-priority master and preempts only after preempt_delay 10.
+    let started = std::time::Instant::now();
+    let mut ours_node = lab
+        .start_daemon(1, ours(), &adapt("priority 200"))
+        .expect("ours");
+    std::thread::sleep(Duration::from_secs(6));
+    assert!(
+        lab.has_address(2, &vip) && !lab.has_address(1, &vip),
+        "preempted before preempt_delay:\n{}",
+        ours_node.log()
+    );
+    assert!(
+        wait_until(Duration::from_secs(30), || lab.has_address(1, &vip)
+            && !lab.has_address(2, &vip)),
+        "no preemption:\nours:\n{}\nkeepalived:\n{}",
+        ours_node.log(),
+        ka_node.log()
+    );
+    assert!(
+        started.elapsed() >= Duration::from_secs(9),
+        "preempted after {:?}",
+        started.elapsed()
+    );
+    // The tracked `mgt` goes down on ours: FAULT, keepalived takes over.
+    let out_down = lab
+        .exec(1, &["ip", "link", "set", "mgt", "down"])
+        .expect("ip");
+    assert!(out_down.status.success());
+    assert!(
+        wait_until(Duration::from_secs(30), || lab.has_address(2, &vip)
+            && !lab.has_address(1, &vip)),
+        "no takeover on fault:\nours:\n{}\nkeepalived:\n{}",
+        ours_node.log(),
+        ka_node.log()
+    );
+    // Stop: notify_stop runs. The record: backup at start, master, fault, stop.
+    ours_node.stop(Duration::from_secs(5)).expect("stop");
+    assert!(
+        wait_until(LONG, || recorded(&out).last().map(String::as_str)
+            == Some("-s")),
+        "{:?}",
+        recorded(&out)
+    );
+    assert!(
+        in_order(&recorded(&out), &["-b", "-m", "-f", "-s"]),
+        "{:?}",
+        recorded(&out)
+    );
+    drop((ours_node, ka_node));
+    lab.down().expect("teardown");
+}
+
+#[test]
+fn unicast_v3_seed_equal_priorities_never_preempt_and_fail_over_with_keepalived() {
+    if !require_root_or_skip(
+        "unicast_v3_seed_equal_priorities_never_preempt_and_fail_over_with_keepalived",
+    ) {
+        return;
+    }
+    let Some(keepalived) = keepalived_or_skip() else {
+        return;
+    };
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let lab = Lab::new(LabSpec::new(2)).expect("lab");
+    let vip = lab.vip4();
+    let (ip1, ip2) = (
+        lab.router_ip4(1).expect("ip"),
+        lab.router_ip4(2).expect("ip"),
+    );
+    let adapt = |me: &str, peer: &str| {
+        seed("seed-unicast-v3.conf")
+            .replace("10.176.34.116", me)
+            .replace("10.176.34.232", peer)
+            .replace("10.176.34.253", &vip)
+    };
+    // keepalived (router 2) first: alone, it becomes master.
+    let mut ka_node = lab
+        .start_daemon(2, &keepalived, &adapt(&ip2, &ip1))
+        .expect("keepalived");
+    assert!(
+        wait_until(Duration::from_secs(20), || lab.has_address(2, &vip)),
+        "{}",
+        ka_node.log()
+    );
+    // Ours joins with the same priority: an equal priority never preempts, so ours stays backup.
+    let mut ours_node = lab
+        .start_daemon(1, ours(), &adapt(&ip1, &ip2))
+        .expect("ours");
+    assert!(
+        wait_until(LONG, || ours_node.log().contains("Entering BACKUP STATE")),
+        "{}",
+        ours_node.log()
+    );
+    std::thread::sleep(Duration::from_secs(2));
+    assert!(
+        lab.has_address(2, &vip) && !lab.has_address(1, &vip),
+        "ours:\n{}\nkeepalived:\n{}",
+        ours_node.log(),
+        ka_node.log()
+    );
+    // keepalived stops (priority 0): ours takes over.
+    ka_node
+        .stop(Duration::from_secs(5))
+        .expect("stop keepalived");
+    assert!(
+        wait_until(Duration::from_secs(20), || lab.has_address(1, &vip)),
+        "{}",
+        ours_node.log()
+    );
+    // keepalived is back, with the higher address: an equal priority, so it stays backup.
+    let ka_node = lab
+        .start_daemon(2, &keepalived, &adapt(&ip2, &ip1))
+        .expect("keepalived again");
+    std::thread::sleep(Duration::from_secs(3));
+    assert!(
+        lab.has_address(1, &vip) && !lab.has_address(2, &vip),
+        "ours:\n{}\nkeepalived:\n{}",
+        ours_node.log(),
+        ka_node.log()
+    );
+    // And the other way round: ours stops, keepalived takes over.
+    ours_node.stop(Duration::from_secs(5)).expect("stop ours");
+    assert!(
+        wait_until(Duration::from_secs(20), || lab.has_address(2, &vip)),
+        "{}",
         ka_node.log()
     );
     drop((ours_node, ka_node));

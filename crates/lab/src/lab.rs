@@ -446,6 +446,20 @@ impl Lab {
         self.spawn(router, &format!("daemon-r{router}"), &argv)
     }
 
+    /// Writes an executable file (mode 0755) into the lab directory, for the scripts that
+    /// configs name (track scripts, notify scripts, FIFO readers).
+    pub fn write_script(&self, name: &str, body: &str) -> Result<PathBuf> {
+        use std::os::unix::fs::PermissionsExt;
+        if name.is_empty() || name.contains('/') {
+            bail!("write_script: bad file name {name:?}");
+        }
+        let path = self.dir.join(name);
+        std::fs::write(&path, body).with_context(|| format!("cannot write {}", path.display()))?;
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755))
+            .with_context(|| format!("cannot chmod {}", path.display()))?;
+        Ok(path)
+    }
+
     /// Runs `argv` to completion inside a node's namespace (`ip netns exec`), any exit status.
     pub fn exec(&self, node: impl Into<Node>, argv: &[&str]) -> Result<Output> {
         let ns = self.ns_name(node)?;
