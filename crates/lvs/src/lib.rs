@@ -1,3 +1,13 @@
-//! The IPVS model and its reconciler: desired virtual/real servers versus the kernel's table.
+//! IPVS for keepalived-rs: the table model, a backend interface with a kernel (generic netlink)
+//! and an in-memory implementation, the desired state built from the configuration, and the
+//! reconciler that turns differences into ordered operations.
 //!
-//! Pure model and codec; the kernel backend is driven from the daemon. (Issues 3 and later.)
+//! Everything except the kernel backend is pure and tested on values.
+
+pub mod backend;
+pub mod memory;
+pub mod table;
+
+pub use backend::{Backend, IpvsError};
+pub use memory::MemoryBackend;
+pub use table::*;
