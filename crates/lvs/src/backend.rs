@@ -63,13 +63,12 @@ impl IpvsError {
     /// Whether this is "already there" for an add, or "not there" for a delete: both leave the
     /// table as the operation wanted it, so callers count them as success (as keepalived does).
     pub fn is_benign_for(&self, op: &Op) -> bool {
-        match (op, self.errno()) {
-            (Op::AddService(..) | Op::AddDest(..), Some(errno::EEXIST)) => true,
-            (Op::DelDest(..), Some(errno::ENOENT | errno::ESRCH)) => true,
-            (Op::DelService(..), Some(errno::ESRCH)) => true,
-            (Op::StopDaemon(..), Some(errno::ESRCH)) => true,
-            _ => false,
-        }
+        matches!(
+            (op, self.errno()),
+            (Op::AddService(..) | Op::AddDest(..), Some(errno::EEXIST))
+                | (Op::DelDest(..), Some(errno::ENOENT | errno::ESRCH))
+                | (Op::DelService(..) | Op::StopDaemon(..), Some(errno::ESRCH))
+        )
     }
 }
 
