@@ -54,3 +54,31 @@ pub fn load(path: &Path, opts: &preprocess::Options, env: &dyn Environment) -> L
         diagnostics,
     }
 }
+
+/// Reads a configuration given as text (written to a private temporary file so `include` and
+/// file:line diagnostics behave as for a real file), with a fixed test environment. For tests
+/// of other crates that start from a keepalived.conf snippet.
+pub fn load_str(text: &str) -> model::Config {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static N: AtomicU64 = AtomicU64::new(0);
+    let dir = std::env::temp_dir().join(format!(
+        "ka-config-{}-{}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::SeqCst)
+    ));
+    let path = dir.join("keepalived.conf");
+    let config = match std::fs::create_dir_all(&dir).and_then(|_| std::fs::write(&path, text)) {
+        Ok(()) => {
+            let opts = preprocess::Options {
+                config_id: "lab".into(),
+                all_config: false,
+                random_seed: None,
+                instance: String::new(),
+            };
+            load(&path, &opts, &env::FakeEnvironment::lab()).config
+        }
+        Err(_) => model::Config::default(),
+    };
+    let _ = std::fs::remove_dir_all(&dir);
+    config
+}

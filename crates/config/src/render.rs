@@ -543,6 +543,24 @@ impl<'a> Renderer<'a> {
         if let Some(s) = &g.shutdown_script {
             self.kv("shutdown_script", script_line(s));
         }
+        self.flag_if("lvs_flush", g.lvs.flush);
+        match g.lvs.flush_on_stop {
+            Some(crate::model::LvsFlushOnStop::All) => self.line("lvs_flush_on_stop"),
+            Some(crate::model::LvsFlushOnStop::VirtualServers) => {
+                self.kv("lvs_flush_on_stop", "VS")
+            }
+            None => {}
+        }
+        if let Some(t) = &g.lvs.timeouts {
+            let mut parts = Vec::new();
+            for (name, v) in [("tcp", t.tcp), ("tcpfin", t.tcp_fin), ("udp", t.udp)] {
+                if let Some(v) = v {
+                    parts.push(format!("{name} {v}"));
+                }
+            }
+            self.kv("lvs_timeouts", parts.join(" "));
+        }
+        self.flag_if("rs_init_notifies", g.lvs.rs_init_notifies);
         for r in self.raws(Owner::Global) {
             self.raw(r);
         }

@@ -516,6 +516,7 @@ mod gen {
             fifo_write_vrrp_states_on_reload: r.7[1],
             startup_script: r.8,
             shutdown_script: r.9,
+            lvs: Default::default(),
         })
     }
 

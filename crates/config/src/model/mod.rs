@@ -368,12 +368,21 @@ fn soft_word(kw: &Node, what: &str, d: &mut Diagnostics) -> Option<String> {
     }
 }
 
-/// Checks `lvs_sync_daemon IF [[inst] VI] [id N] [maxlen N] [port N] [ttl N] [group IP]`.
-fn lvs_sync_daemon(kw: &Node, d: &mut Diagnostics) {
-    if kw.args.is_empty() {
+/// Reads `lvs_sync_daemon IF [[inst] VI] [id N] [maxlen N] [port N] [ttl N] [group IP]`.
+fn lvs_sync_daemon(kw: &Node, d: &mut Diagnostics) -> Option<types::LvsSyncDaemon> {
+    let Some(interface) = kw.arg(0) else {
         d.error(Some(&kw.location), "lvs_sync_daemon requires interface");
-        return;
-    }
+        return None;
+    };
+    let mut sd = types::LvsSyncDaemon {
+        interface: interface.text.to_string(),
+        instance: None,
+        sync_id: None,
+        maxlen: None,
+        port: None,
+        ttl: None,
+        group: None,
+    };
     let mut n = 1;
     let mut instance_seen = false;
     while let Some(a) = kw.arg(n) {
@@ -381,13 +390,14 @@ fn lvs_sync_daemon(kw: &Node, d: &mut Diagnostics) {
         match a.text.as_str() {
             "inst" => {
                 instance_seen = true;
+                sd.instance = value.map(str::to_string);
                 n += 2;
             }
             "id" => {
-                let valid = value
+                let id = value
                     .and_then(|v| v.parse::<u32>().ok())
-                    .is_some_and(|v| v <= 255);
-                if !valid {
+                    .filter(|v| *v <= 255);
+                if id.is_none() {
                     d.error(
                         Some(&a.location),
                         format!(
@@ -396,11 +406,28 @@ fn lvs_sync_daemon(kw: &Node, d: &mut Diagnostics) {
                         ),
                     );
                 }
+                sd.sync_id = id;
                 n += 2;
             }
-            "maxlen" | "port" | "ttl" | "group" => n += 2,
+            "maxlen" => {
+                sd.maxlen = value.and_then(|v| v.parse().ok());
+                n += 2;
+            }
+            "port" => {
+                sd.port = value.and_then(|v| v.parse().ok());
+                n += 2;
+            }
+            "ttl" => {
+                sd.ttl = value.and_then(|v| v.parse().ok());
+                n += 2;
+            }
+            "group" => {
+                sd.group = value.and_then(|v| v.parse().ok());
+                n += 2;
+            }
             _ if !instance_seen && n == 1 => {
                 instance_seen = true;
+                sd.instance = Some(a.text.to_string());
                 n += 1;
             }
             other => {
@@ -412,6 +439,7 @@ fn lvs_sync_daemon(kw: &Node, d: &mut Diagnostics) {
             }
         }
     }
+    Some(sd)
 }
 
 /// `global_defs { ... }`.
@@ -589,24 +617,28 @@ fn global_defs(node: &Node, cfg: &mut Config, env: &dyn Environment, d: &mut Dia
             "vrrp_notify_fifo_script" => g.vrrp_notify_fifo.script = script_value(kw, d),
             "lvs_notify_fifo" => fifo(kw, &mut g.lvs_notify_fifo, d),
             "lvs_notify_fifo_script" => g.lvs_notify_fifo.script = script_value(kw, d),
-            "lvs_flush_on_stop" => {
-                if let Some(a) = kw.arg(0) {
-                    if a.text != "VS" {
-                        d.error(
-                            Some(&a.location),
-                            format!("unknown lvs_flush_on_stop type {}", a.text),
-                        )
-                        .with_help("expected nothing or VS");
-                    }
+            "lvs_flush_on_stop" | "lvs_flush_onstop" => match kw.arg(0) {
+                None => g.lvs.flush_on_stop = Some(types::LvsFlushOnStop::All),
+                Some(a) if a.text == "VS" => {
+                    g.lvs.flush_on_stop = Some(types::LvsFlushOnStop::VirtualServers)
                 }
-                cfg.parsed_only.push(raw("global_defs", kw));
-            }
+                Some(a) => {
+                    d.error(
+                        Some(&a.location),
+                        format!("unknown lvs_flush_on_stop type {}", a.text),
+                    )
+                    .with_help("expected nothing or VS");
+                }
+            },
+            "lvs_flush" => g.lvs.flush = true,
+            "rs_init_notifies" => g.lvs.rs_init_notifies = true,
             "smtp_alert_checker" | "checker_log_all_failures" => {
                 flag(kw, d);
                 cfg.parsed_only.push(raw("global_defs", kw));
             }
             "lvs_sync_daemon" => {
-                lvs_sync_daemon(kw, d);
+                // Checked, not driven yet: listed as parsed only.
+                let _ = lvs_sync_daemon(kw, d);
                 cfg.parsed_only.push(raw("global_defs", kw));
             }
             "max_auto_priority" => {
@@ -639,11 +671,19 @@ fn global_defs(node: &Node, cfg: &mut Config, env: &dyn Environment, d: &mut Dia
                     );
                 }
                 let mut n = 0;
+                let mut t = g.lvs.timeouts.unwrap_or_default();
                 while n < kw.args.len() {
                     match kw.args[n].text.as_str() {
-                        "tcp" | "tcpfin" | "udp" => {
-                            if kw.arg(n + 1).is_some() {
-                                uint(kw, n + 1, 0, 86400 * 31, d);
+                        which @ ("tcp" | "tcpfin" | "udp") => {
+                            let v = if kw.arg(n + 1).is_some() {
+                                uint(kw, n + 1, 0, 86400 * 31, d).map(|v| v as u32)
+                            } else {
+                                None
+                            };
+                            match which {
+                                "tcp" => t.tcp = v.or(t.tcp),
+                                "tcpfin" => t.tcp_fin = v.or(t.tcp_fin),
+                                _ => t.udp = v.or(t.udp),
                             }
                         }
                         other => {
@@ -656,7 +696,9 @@ fn global_defs(node: &Node, cfg: &mut Config, env: &dyn Environment, d: &mut Dia
                     }
                     n += 2;
                 }
-                cfg.parsed_only.push(raw("global_defs", kw));
+                if t != types::LvsTimeouts::default() {
+                    g.lvs.timeouts = Some(t);
+                }
             }
             "vrrp_rx_bufs_policy" => {
                 for a in &kw.args {

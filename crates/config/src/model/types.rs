@@ -168,6 +168,62 @@ pub struct GlobalDefs {
     pub startup_script: Option<Script>,
     /// Run once after the subsystems stop.
     pub shutdown_script: Option<Script>,
+    /// The IPVS-wide settings.
+    pub lvs: LvsGlobals,
+}
+
+/// What `lvs_flush_on_stop` removes at shutdown.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub enum LvsFlushOnStop {
+    /// Bare keyword: one FLUSH, every service of the namespace.
+    All,
+    /// `VS`: each configured service, without deleting destinations one by one.
+    VirtualServers,
+}
+
+/// `lvs_timeouts tcp N tcpfin N udp N` (seconds; None = leave the kernel's value).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct LvsTimeouts {
+    /// Established TCP.
+    pub tcp: Option<u32>,
+    /// TCP after FIN.
+    pub tcp_fin: Option<u32>,
+    /// UDP.
+    pub udp: Option<u32>,
+}
+
+/// `lvs_sync_daemon IF [VRRP_INSTANCE] [id N] [maxlen N] [port N] [ttl N] [group IP]`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct LvsSyncDaemon {
+    /// Interface for the sync multicast.
+    pub interface: String,
+    /// VRRP instance whose state decides master/backup; None runs both roles.
+    pub instance: Option<String>,
+    /// Sync id (default: the instance's VRID, else 0).
+    pub sync_id: Option<u32>,
+    /// Maximum sync message length.
+    pub maxlen: Option<u16>,
+    /// UDP port.
+    pub port: Option<u16>,
+    /// Multicast TTL.
+    pub ttl: Option<u8>,
+    /// Multicast group.
+    pub group: Option<IpAddr>,
+}
+
+/// The IPVS-wide `global_defs` settings.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct LvsGlobals {
+    /// `lvs_flush`: flush the whole IPVS table at start.
+    pub flush: bool,
+    /// `lvs_flush_on_stop`.
+    pub flush_on_stop: Option<LvsFlushOnStop>,
+    /// `lvs_timeouts`.
+    pub timeouts: Option<LvsTimeouts>,
+    /// `lvs_sync_daemon`.
+    pub sync_daemon: Option<LvsSyncDaemon>,
+    /// `rs_init_notifies`: notify UP for real servers added at start.
+    pub rs_init_notifies: bool,
 }
 
 impl Default for GlobalDefs {
@@ -213,6 +269,7 @@ impl Default for GlobalDefs {
             reload_check_config_log: None,
             vrrp_notify_priority_changes: false,
             fifo_write_vrrp_states_on_reload: false,
+            lvs: LvsGlobals::default(),
             startup_script: None,
             shutdown_script: None,
         }
