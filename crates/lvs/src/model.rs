@@ -347,7 +347,11 @@ impl LvsModel {
             // The configuration validator already clamped these as keepalived does; keep the
             // invariants the pool relies on even for a hand-built config.
             let quorum = vs.quorum.max(1);
-            let hysteresis = if vs.hysteresis >= quorum { 0 } else { vs.hysteresis };
+            let hysteresis = if vs.hysteresis >= quorum {
+                0
+            } else {
+                vs.hysteresis
+            };
             let sorry = vs.sorry_server.as_ref().map(|s| SorryModel {
                 key: DestKey {
                     addr: s.address,
