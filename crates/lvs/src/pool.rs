@@ -630,7 +630,12 @@ virtual_server 192.0.2.2 8080 {
             ops
         };
         let ops = apply(&pool, &mut believed);
-        assert_eq!(ops.iter().filter(|o| matches!(o, Op::AddService(..))).count(), 2);
+        assert_eq!(
+            ops.iter()
+                .filter(|o| matches!(o, Op::AddService(..)))
+                .count(),
+            2
+        );
         assert_eq!(dests(&believed, 1, &pool).len(), 2);
 
         // .11:8080 fails: removed, quorum lost, sorry server swapped in.
@@ -650,7 +655,10 @@ virtual_server 192.0.2.2 8080 {
             addr: "192.0.2.20".parse().expect("a"),
             port: 8080,
         };
-        assert!(matches!(ops.last(), Some(Op::AddDest(_, d, _)) if *d == sorry), "{ops:?}");
+        assert!(
+            matches!(ops.last(), Some(Op::AddDest(_, d, _)) if *d == sorry),
+            "{ops:?}"
+        );
         assert_eq!(dests(&believed, 1, &pool), vec![("192.0.2.20".into(), 1)]);
 
         // .12:80 (inhibit) fails: weight 0; .11:80 fails: removed.
@@ -736,7 +744,9 @@ virtual_server 192.0.2.2 8080 {
         assert!(fifo(&fx).is_empty(), "no notifies without omega");
         let ops = plan(&believed, &crate::table::Table::default());
         assert_eq!(
-            ops.iter().filter(|o| matches!(o, Op::DelService(_))).count(),
+            ops.iter()
+                .filter(|o| matches!(o, Op::DelService(_)))
+                .count(),
             2
         );
         assert_eq!(ops.len(), 4);
@@ -745,11 +755,15 @@ virtual_server 192.0.2.2 8080 {
     #[test]
     fn quorum_hysteresis_thresholds_as_in_the_lab() {
         // quorum 2, hysteresis 1, weights 1 + 2 (lab run 3).
-        let text = "virtual_server 192.0.2.1 80 {\n protocol TCP\n lb_kind DR\n quorum 2\n hysteresis 1\n\
+        let text =
+            "virtual_server 192.0.2.1 80 {\n protocol TCP\n lb_kind DR\n quorum 2\n hysteresis 1\n\
             real_server 192.0.2.10 80 {\n weight 1\n TCP_CHECK {\n }\n }\n\
             real_server 192.0.2.11 80 {\n weight 2\n TCP_CHECK {\n }\n }\n}\n";
         let (mut pool, fx) = Pool::start(model(text), false);
-        assert_eq!(logs(&fx), vec!["Gained quorum 2+1=3 <= 3 for VS [192.0.2.1]:tcp:80"]);
+        assert_eq!(
+            logs(&fx),
+            vec!["Gained quorum 2+1=3 <= 3 for VS [192.0.2.1]:tcp:80"]
+        );
         // Losing the weight-2 server (sum 1) keeps quorum: 1 is not < 2-1.
         assert_eq!(fifo(&pool.checker_result(0, 1, 0, false)).len(), 1);
         let fx = pool.checker_result(0, 0, 0, false);
@@ -758,7 +772,9 @@ virtual_server 192.0.2.2 8080 {
         let fx = pool.checker_result(0, 0, 0, true);
         assert!(!logs(&fx).iter().any(|l| l.contains("quorum")));
         let fx = pool.checker_result(0, 1, 0, true);
-        assert!(logs(&fx).contains(&"Gained quorum 2+1=3 <= 3 for VS [192.0.2.1]:tcp:80".to_string()));
+        assert!(
+            logs(&fx).contains(&"Gained quorum 2+1=3 <= 3 for VS [192.0.2.1]:tcp:80".to_string())
+        );
     }
 
     #[test]
@@ -773,7 +789,10 @@ virtual_server 192.0.2.2 8080 {
             vec!["Starting with quorum down 1+0=1 > 0 for VS [192.0.2.1]:tcp:80"]
         );
         // The inhibited alpha server is in at weight 0, the other not at all.
-        assert_eq!(dests(&pool.desired(), 0, &pool), vec![("192.0.2.11".into(), 0)]);
+        assert_eq!(
+            dests(&pool.desired(), 0, &pool),
+            vec![("192.0.2.11".into(), 0)]
+        );
         pool.checker_result(0, 0, 0, true);
         let fx = pool.shutdown();
         assert_eq!(
@@ -785,7 +804,10 @@ virtual_server 192.0.2.2 8080 {
         );
         match fx.last() {
             Some(Effect::Quorum(q)) => {
-                assert_eq!(q.script.as_ref().map(|s| s.command.as_str()), Some("/bin/true down"))
+                assert_eq!(
+                    q.script.as_ref().map(|s| s.command.as_str()),
+                    Some("/bin/true down")
+                )
             }
             other => panic!("{other:?}"),
         }
@@ -804,6 +826,9 @@ virtual_server 192.0.2.2 8080 {
                 "Lost quorum 3-0=3 > 1 for VS [192.0.2.1]:tcp:80",
             ]
         );
-        assert_eq!(dests(&pool.desired(), 0, &pool), vec![("192.0.2.10".into(), 1)]);
+        assert_eq!(
+            dests(&pool.desired(), 0, &pool),
+            vec![("192.0.2.10".into(), 1)]
+        );
     }
 }
