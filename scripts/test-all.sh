@@ -8,7 +8,10 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-packages=(keepalived psmisc iproute2 tcpdump tshark arping iputils-ping python3 nftables)
+# qemu-system-x86: the IPVS tests boot a Debian kernel in a VM (scripts/ipvs-vm); its kernel and
+# userland are fetched with `apt-get download` into target/ipvs-vm-cache, never installed.
+packages=(keepalived psmisc iproute2 tcpdump tshark arping iputils-ping python3 nftables
+  qemu-system-x86)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -28,6 +31,12 @@ echo "== cargo fmt --check"
 cargo fmt --all -- --check
 echo "== cargo clippy"
 cargo clippy --workspace --all-targets --locked -- -D warnings
+echo "== IPVS VM image (once per run; every VM test then boots from the cache)"
+if ! scripts/ipvs-vm/ipvs-vm.sh --build-only; then
+  echo "== retrying after apt-get update (the kernel package may have been superseded)"
+  apt-get -o DPkg::Lock::Timeout=600 update -q
+  scripts/ipvs-vm/ipvs-vm.sh --build-only
+fi
 echo "== cargo test"
 cargo test --workspace --locked
 echo "== all tests passed"

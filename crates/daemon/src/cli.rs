@@ -123,6 +123,10 @@ pub struct Cli {
     /// Ignore SIGINT.
     #[arg(long = "ignore-sigint")]
     pub ignore_sigint: bool,
+    /// keepalived-rs: where IPVS operations go: the kernel (default), or `memory`, a dry run
+    /// that programs an in-memory table and logs every operation (machines without IPVS, tests).
+    #[arg(long = "ipvs-backend", value_name = "KIND", default_value = "kernel", value_parser = ["kernel", "memory"])]
+    pub ipvs_backend: String,
     /// keepalived-rs: print the validated model, every default filled in, as JSON.
     #[arg(long = "config-json")]
     pub config_json: bool,

@@ -42,6 +42,16 @@ pub fn facility(arg: Option<&str>) -> u8 {
 
 /// Writes one line (ident `Keepalived_vrrp`).
 pub fn log(line: &str) {
+    log_as("Keepalived_vrrp", line);
+}
+
+/// Writes one line of the LVS side (ident `Keepalived_healthcheckers`).
+pub fn log_lvs(line: &str) {
+    log_as("Keepalived_healthcheckers", line);
+}
+
+/// Writes one line under a syslog ident.
+pub fn log_as(ident: &str, line: &str) {
     let cfg = CONFIG.get().cloned().unwrap_or(LogConfig {
         console: true,
         syslog: false,
@@ -49,7 +59,7 @@ pub fn log(line: &str) {
     });
     if cfg.console {
         let mut err = std::io::stderr().lock();
-        let _ = writeln!(err, "Keepalived_vrrp: {line}");
+        let _ = writeln!(err, "{ident}: {line}");
     }
     if cfg.syslog {
         let sock = SYSLOG.get_or_init(|| {
@@ -60,7 +70,7 @@ pub fn log(line: &str) {
         if let Some(s) = sock {
             // Priority: facility * 8 + notice (5).
             let pri = u16::from(cfg.facility) * 8 + 5;
-            let msg = format!("<{pri}>Keepalived_vrrp[{}]: {line}", std::process::id());
+            let msg = format!("<{pri}>{ident}[{}]: {line}", std::process::id());
             let _ = s.send(msg.as_bytes());
         }
     }

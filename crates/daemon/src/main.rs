@@ -17,6 +17,8 @@ mod dump;
 mod env;
 mod firewall;
 mod logging;
+mod lvs_checks;
+mod lvs_run;
 mod mail;
 mod notify_fifo;
 mod process;
@@ -154,10 +156,9 @@ fn run() -> anyhow::Result<ExitCode> {
     if loaded.diagnostics.exit_code() == 4 {
         anyhow::bail!("the configuration cannot run (see the diagnostics above)");
     }
-    if cli.check && !cli.vrrp {
-        eprintln!("keepalived-rs: the checker side (-C) is not built yet");
-        return Ok(ExitCode::from(1));
-    }
+    // -P: the VRRP side alone; -C: the checker (LVS) side alone; neither or both: both.
+    let vrrp_wanted = !cli.check || cli.vrrp;
+    let lvs_wanted = !cli.vrrp || cli.check;
     logging::init(logging::LogConfig {
         console: cli.log_console,
         syslog: !cli.no_syslog,
@@ -169,11 +170,66 @@ fn run() -> anyhow::Result<ExitCode> {
     }
     let path = std::path::PathBuf::from(&cli.use_file);
     let reload = move || ka_config::load(&path, &opts, &env::SystemEnvironment);
-    vrrp_run::run(
-        loaded.config,
-        cli.pid.as_deref(),
-        cli.vrrp_pid.as_deref(),
-        cli.dont_release_vrrp,
-        &reload,
-    )
+    // Blocked before any thread starts: every thread inherits the mask, so a signal only
+    // ever reaches the signalfd.
+    let signals = process::Signals::install().context("blocking signals")?;
+    let run_vrrp = vrrp_wanted && !loaded.config.instances.is_empty();
+    let lvs = if lvs_wanted {
+        let opts = lvs_run::LvsOptions {
+            backend: if cli.ipvs_backend == "memory" {
+                lvs_run::BackendKind::Memory
+            } else {
+                lvs_run::BackendKind::Kernel
+            },
+            keep_on_stop: cli.dont_release_ipvs,
+            with_vrrp: run_vrrp,
+        };
+        match lvs_run::start(&loaded.config, opts) {
+            Ok(handle) => handle,
+            Err(lvs_run::Unavailable(msg)) => {
+                logging::log_lvs(&msg);
+                if !run_vrrp {
+                    return Ok(ExitCode::from(1));
+                }
+                None
+            }
+        }
+    } else {
+        None
+    };
+    let _checkers_pid = match &lvs {
+        Some(_) => Some(
+            process::PidFiles::write(&[Path::new(
+                cli.checkers_pid
+                    .as_deref()
+                    .unwrap_or(process::DEFAULT_CHECKERS_PID),
+            )])
+            .context("writing the checkers pid file")?,
+        ),
+        None => None,
+    };
+    if run_vrrp {
+        return vrrp_run::run(
+            loaded.config,
+            signals,
+            lvs,
+            cli.pid.as_deref(),
+            cli.vrrp_pid.as_deref(),
+            cli.dont_release_vrrp,
+            &reload,
+        );
+    }
+    match lvs {
+        Some(handle) => {
+            let _pid = process::PidFiles::write(&[Path::new(
+                cli.pid.as_deref().unwrap_or(process::DEFAULT_PID),
+            )])
+            .context("writing the pid file")?;
+            lvs_run::run_alone(handle, signals, &reload)
+        }
+        None => {
+            logging::log("no vrrp_instance and no virtual_server to run: nothing to do");
+            Ok(ExitCode::SUCCESS)
+        }
+    }
 }

@@ -39,6 +39,25 @@ impl NotifyFifos {
         me
     }
 
+    /// Opens `lvs_notify_fifo` and, when `with_general`, `notify_fifo` (the VRRP side opened it
+    /// already when it runs), and starts their scripts.
+    pub fn open_lvs(cfg: &Config, policy: &ScriptPolicy, with_general: bool) -> Self {
+        let mut me = Self::default();
+        if with_general {
+            me.add(&cfg.global.notify_fifo, policy);
+        } else if let Some(path) = cfg.global.notify_fifo.path.as_deref() {
+            // Shared with the VRRP side: our own handle, its script already started there.
+            let plain = NotifyFifo {
+                path: Some(path.to_string()),
+                script: None,
+                ..cfg.global.notify_fifo.clone()
+            };
+            me.add(&plain, policy);
+        }
+        me.add(&cfg.global.lvs_notify_fifo, policy);
+        me
+    }
+
     fn add(&mut self, fifo: &NotifyFifo, policy: &ScriptPolicy) {
         let Some(path) = fifo.path.as_deref() else {
             return;

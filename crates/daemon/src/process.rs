@@ -12,6 +12,9 @@ pub const DEFAULT_PID: &str = "/run/keepalived.pid";
 /// The VRRP child's pid file.
 pub const DEFAULT_VRRP_PID: &str = "/run/vrrp.pid";
 
+/// keepalived's default checkers pid file (`-c`).
+pub const DEFAULT_CHECKERS_PID: &str = "/run/checkers.pid";
+
 /// Pid files that are removed when dropped.
 pub struct PidFiles {
     paths: Vec<PathBuf>,

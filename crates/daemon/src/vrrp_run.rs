@@ -1611,6 +1611,8 @@ impl StaticConfig {
 /// Runs the VRRP side until SIGTERM/SIGINT.
 pub fn run(
     cfg: Config,
+    mut signals: Signals,
+    mut lvs: Option<crate::lvs_run::LvsHandle>,
     pid: Option<&str>,
     vrrp_pid: Option<&str>,
     keep_vips_on_stop: bool,
@@ -1622,7 +1624,6 @@ pub fn run(
         log("no vrrp_instance configured: nothing to do");
         return Ok(ExitCode::SUCCESS);
     }
-    let mut signals = Signals::install().context("blocking signals")?;
     let _pids = PidFiles::write(&[
         Path::new(pid.unwrap_or(DEFAULT_PID)),
         Path::new(vrrp_pid.unwrap_or(DEFAULT_VRRP_PID)),
@@ -1893,6 +1894,10 @@ pub fn run(
                     Request::Stop => {
                         log("Stopping");
                         sd_notify("STOPPING=1");
+                        // The LVS side stops first (its notifies get a bounded wait).
+                        if let Some(l) = lvs.take() {
+                            l.stop(std::time::Duration::from_secs(5));
+                        }
                         driver.edge_mut().stopping = true;
                         driver.input(clock::now(), Input::Shutdown);
                         if !keep_vips_on_stop {
@@ -1921,6 +1926,9 @@ pub fn run(
                         {
                             cfg = new.0;
                             setup = new.1;
+                            if let Some(l) = &lvs {
+                                l.reload(&cfg);
+                            }
                         }
                         ka_sys::alloc::release_free_memory();
                         sd_notify("READY=1");
@@ -1929,6 +1937,9 @@ pub fn run(
                     | Request::DumpStats
                     | Request::DumpJson
                     | Request::DumpStatsClear => {
+                        if let (Request::DumpData, Some(l)) = (req, &lvs) {
+                            l.dump();
+                        }
                         dump(&mut driver, &cfg, &setup, req, &work_tx);
                     }
                 }

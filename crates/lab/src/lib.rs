@@ -22,6 +22,7 @@
 
 mod capture;
 mod cmd;
+pub mod ipvs_vm;
 mod lab;
 pub mod pcap;
 mod process;

@@ -111,6 +111,14 @@ pub trait Backend: Send {
     /// Applies one operation.
     fn apply(&mut self, op: &Op) -> Result<(), IpvsError>;
 
+    /// Applies operations in order, each on its own: a refused one does not stop the rest, exactly
+    /// as separate [`Backend::apply`] calls. One result per operation. The kernel backend
+    /// pipelines them, so a large initial programming costs a few round trips instead of one per
+    /// operation.
+    fn apply_batch(&mut self, ops: &[Op]) -> Vec<Result<(), IpvsError>> {
+        ops.iter().map(|op| self.apply(op)).collect()
+    }
+
     /// Every service of the namespace, with counters.
     fn services(&mut self) -> Result<Vec<Service>, IpvsError>;
 

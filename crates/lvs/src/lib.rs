@@ -6,6 +6,7 @@
 //! Everything except the kernel backend is pure and tested on values.
 
 pub mod backend;
+pub mod genl;
 pub mod memory;
 pub mod model;
 pub mod pool;
@@ -13,5 +14,6 @@ pub mod reconcile;
 pub mod table;
 
 pub use backend::{Backend, IpvsError};
+pub use genl::KernelBackend;
 pub use memory::MemoryBackend;
 pub use table::*;

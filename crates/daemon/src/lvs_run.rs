@@ -1,0 +1,615 @@
+//! The LVS side of the daemon, on its own thread: it programs IPVS from the `virtual_server`
+//! blocks, keeps the pools in step with checker verdicts, repairs our services when another
+//! tool removes them, and runs the notifications (log lines with ident
+//! `Keepalived_healthcheckers`, notify scripts, FIFO lines, mail).
+//!
+//! Nothing here runs on the VRRP thread: a slow netlink dump or a script start never delays
+//! an advert. The VRRP loop (or, without VRRP instances, [`run_alone`]) forwards reload and
+//! stop to this thread through an [`LvsHandle`].
+
+use crate::logging::log_lvs;
+use crate::lvs_checks::{self, CheckReport};
+use crate::mail::{MailSettings, Mailer};
+use crate::notify_fifo::NotifyFifos;
+use crate::scripts::ScriptPolicy;
+use ka_config::model::{Config, LvsFlushOnStop};
+use ka_lvs::backend::{keepalived_text, Backend, IpvsError};
+use ka_lvs::model::LvsModel;
+use ka_lvs::pool::{Effect, Pool, RsCause};
+use ka_lvs::reconcile::{adopt, adopt_new, plan, record, Repairer};
+use ka_lvs::{MemoryBackend, Op, Table, Timeouts};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::mpsc::{channel, Receiver, RecvTimeoutError, Sender};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// Between two comparisons of our services with the kernel's table.
+const REPAIR_INTERVAL: Duration = Duration::from_secs(5);
+
+/// Messages to the LVS thread.
+pub enum Cmd {
+    /// A checker's report.
+    Check(CheckReport),
+    /// A new configuration (SIGHUP).
+    Reload(Box<Config>),
+    /// Shut down; answered when done.
+    Stop(Sender<()>),
+    /// SIGUSR1: write `keepalived_check.data`.
+    Dump,
+}
+
+/// Which backend programs IPVS.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BackendKind {
+    /// The kernel, over generic netlink.
+    Kernel,
+    /// An in-memory table (`--ipvs-backend=memory`): a dry run that logs every operation.
+    Memory,
+}
+
+/// Start-up options of the LVS side.
+#[derive(Debug, Clone)]
+pub struct LvsOptions {
+    /// Backend.
+    pub backend: BackendKind,
+    /// `-I`: leave the IPVS table as it is at stop.
+    pub keep_on_stop: bool,
+    /// Whether the VRRP side runs too (it starts the `notify_fifo` script then).
+    pub with_vrrp: bool,
+}
+
+/// The running LVS thread.
+pub struct LvsHandle {
+    tx: Sender<Cmd>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl LvsHandle {
+    /// Hands a reloaded configuration over.
+    pub fn reload(&self, cfg: &Config) {
+        let _ = self.tx.send(Cmd::Reload(Box::new(cfg.clone())));
+    }
+
+    /// Asks for the data dump.
+    pub fn dump(&self) {
+        let _ = self.tx.send(Cmd::Dump);
+    }
+
+    /// Stops the LVS side and waits (bounded) for it to clean up.
+    pub fn stop(mut self, limit: Duration) {
+        let (tx, rx) = channel();
+        if self.tx.send(Cmd::Stop(tx)).is_ok() {
+            let _ = rx.recv_timeout(limit);
+        }
+        if let Some(t) = self.thread.take() {
+            if t.is_finished() {
+                let _ = t.join();
+            }
+        }
+    }
+}
+
+/// Why the LVS side could not start.
+#[derive(Debug)]
+pub struct Unavailable(pub String);
+
+fn open_backend(kind: BackendKind) -> Result<Box<dyn Backend>, IpvsError> {
+    match kind {
+        BackendKind::Memory => Ok(Box::new(MemoryBackend::new())),
+        BackendKind::Kernel => match ka_lvs::KernelBackend::open() {
+            Ok(b) => Ok(Box::new(b)),
+            Err(_) => {
+                // As keepalived does: load the module and try once more.
+                let _ = std::process::Command::new("modprobe")
+                    .arg("ip_vs")
+                    .stdout(std::process::Stdio::null())
+                    .stderr(std::process::Stdio::null())
+                    .status();
+                Ok(Box::new(ka_lvs::KernelBackend::open()?))
+            }
+        },
+    }
+}
+
+/// Starts the LVS side for `cfg`: None when there is no `virtual_server` (IPVS is never
+/// touched then), an error when IPVS cannot be used.
+pub fn start(cfg: &Config, opts: LvsOptions) -> Result<Option<LvsHandle>, Unavailable> {
+    if cfg.virtual_servers.is_empty() {
+        return Ok(None);
+    }
+    let backend = open_backend(opts.backend).map_err(|e| {
+        Unavailable(format!(
+            "IPVS: cannot initialise ({e}); is the ip_vs kernel module available (modprobe ip_vs)? The LVS side is not running"
+        ))
+    })?;
+    let (tx, rx) = channel();
+    let me = tx.clone();
+    let cfg = cfg.clone();
+    let thread = std::thread::Builder::new()
+        .name("lvs".into())
+        .spawn(move || {
+            let _ = ka_sys::sched::set_current_thread_normal();
+            Lvs::start(cfg, backend, opts, me).run(rx);
+        })
+        .map_err(|e| Unavailable(format!("cannot start the LVS thread: {e}")))?;
+    Ok(Some(LvsHandle {
+        tx,
+        thread: Some(thread),
+    }))
+}
+
+/// Notifications of the LVS side.
+struct Notifier {
+    fifos: NotifyFifos,
+    policy: ScriptPolicy,
+    mailer: Option<(Mailer, String)>,
+}
+
+impl Notifier {
+    fn new(cfg: &Config, with_vrrp: bool) -> Notifier {
+        let policy = ScriptPolicy::from_config(cfg);
+        Notifier {
+            fifos: NotifyFifos::open_lvs(cfg, &policy, !with_vrrp),
+            mailer: MailSettings::from_config(cfg).and_then(|m| {
+                let router_id = m.router_id.clone();
+                Mailer::start(m).ok().map(|mailer| (mailer, router_id))
+            }),
+            policy,
+        }
+    }
+
+    fn run_script(&self, script: &ka_config::model::script::Script) {
+        let Some(launch) = self.policy.launch(script) else {
+            return;
+        };
+        if let Some(mut cmd) = launch.command() {
+            match cmd.spawn() {
+                Ok(mut child) => {
+                    std::thread::spawn(move || {
+                        let _ = child.wait();
+                    });
+                }
+                Err(e) => log_lvs(&format!("cannot run {}: {e}", script.command)),
+            }
+        }
+    }
+
+    /// keepalived logs a transition before it touches IPVS: the log lines of a batch go out
+    /// first, then the caller programs IPVS, then [`Notifier::effects`] runs the notifications.
+    fn logs(&self, fx: &[Effect]) {
+        for e in fx {
+            if let Effect::Log(line) = e {
+                log_lvs(line);
+            }
+        }
+    }
+
+    /// Runs the notifications of a batch (its log lines went out already).
+    fn effects(&mut self, fx: Vec<Effect>) {
+        for e in fx {
+            match e {
+                Effect::Log(_) => {}
+                Effect::RealServer(n) => {
+                    let state = if n.up { "UP" } else { "DOWN" };
+                    self.fifos
+                        .write_line(&format!("RS {} {} {state}\n", n.rs_name, n.vs_name));
+                    if let Some(s) = &n.script {
+                        self.run_script(s);
+                    }
+                    if let (true, Some((mailer, router_id))) = (n.smtp_alert, &self.mailer) {
+                        let body = match (n.cause, n.up) {
+                            (RsCause::Check, true) => "=> CHECK succeed on service <=",
+                            (RsCause::Check, false) => "=> CHECK failed on service <=",
+                            (RsCause::Removed, _) => "=> Removing <=",
+                            (RsCause::Shutdown, _) => "=> Shutting down <=",
+                        };
+                        mailer.alert(
+                            format!(
+                                "[{router_id}] Realserver {} of virtual server {} - {state}",
+                                n.rs_name, n.vs_name
+                            ),
+                            body.to_string(),
+                        );
+                    }
+                }
+                Effect::Quorum(n) => {
+                    let state = if n.up { "UP" } else { "DOWN" };
+                    self.fifos
+                        .write_line(&format!("VS {} {state}\n", n.vs_name));
+                    if let Some(s) = &n.script {
+                        self.run_script(s);
+                    }
+                    if let (true, Some((mailer, router_id))) = (n.smtp_alert, &self.mailer) {
+                        mailer.alert(
+                            format!("[{router_id}] Virtualserver {} - {state}", n.vs_name),
+                            format!("=> {} <=", n.text),
+                        );
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// The LVS thread's state.
+struct Lvs {
+    cfg: Config,
+    backend: Box<dyn Backend>,
+    opts: LvsOptions,
+    pool: Pool,
+    believed: Table,
+    repairer: Repairer,
+    notifier: Notifier,
+    saved_timeouts: Option<Timeouts>,
+    generation: Arc<AtomicU64>,
+    me: Sender<Cmd>,
+    started: Instant,
+    dry_run: bool,
+}
+
+/// keepalived's line for a failed IPVS command.
+fn error_line(op: &Op, e: &IpvsError) -> String {
+    let (name, number) = op.sockopt();
+    match e.errno() {
+        Some(errno) => format!(
+            "IPVS cmd {name}({number}) error: {}({errno}) ({op})",
+            keepalived_text(op, errno)
+        ),
+        None => format!("IPVS cmd {name}({number}) error: {e} ({op})"),
+    }
+}
+
+impl Lvs {
+    fn start(cfg: Config, mut backend: Box<dyn Backend>, opts: LvsOptions, me: Sender<Cmd>) -> Lvs {
+        let dry_run = opts.backend == BackendKind::Memory;
+        log_lvs("Initializing ipvs");
+        if dry_run {
+            log_lvs("IPVS: --ipvs-backend=memory: nothing reaches the kernel; every operation is logged");
+        }
+        let mut saved_timeouts = None;
+        if let Some(t) = cfg.global.lvs.timeouts {
+            saved_timeouts = backend.timeouts().ok();
+            let op = Op::SetTimeouts(Timeouts {
+                tcp: t.tcp.unwrap_or(0),
+                tcp_fin: t.tcp_fin.unwrap_or(0),
+                udp: t.udp.unwrap_or(0),
+            });
+            if let Err(e) = backend.apply(&op) {
+                log_lvs(&error_line(&op, &e));
+            }
+        }
+        if cfg.global.lvs.flush {
+            if let Err(e) = backend.apply(&Op::Flush) {
+                log_lvs(&error_line(&Op::Flush, &e));
+            }
+        }
+        let (model, warnings) = LvsModel::from_config(&cfg);
+        for w in warnings {
+            log_lvs(&w);
+        }
+        let (pool, fx) = Pool::start(model, cfg.global.lvs.rs_init_notifies);
+        let kernel = backend.dump().unwrap_or_else(|e| {
+            log_lvs(&format!("IPVS: cannot read the kernel's table: {e}"));
+            Table::default()
+        });
+        let desired = pool.desired();
+        let believed = adopt(&desired, &kernel);
+        for key in believed.services.keys() {
+            log_lvs(&format!(
+                "IPVS service {key} already exists in the kernel: adopting it as found"
+            ));
+        }
+        let notifier = Notifier::new(&cfg, opts.with_vrrp);
+        let mut me_ = Lvs {
+            cfg,
+            backend,
+            opts,
+            pool,
+            believed,
+            repairer: Repairer::new(),
+            notifier,
+            saved_timeouts,
+            generation: Arc::new(AtomicU64::new(0)),
+            me,
+            started: Instant::now(),
+            dry_run,
+        };
+        me_.notifier.logs(&fx);
+        me_.sync();
+        me_.notifier.effects(fx);
+        // Settings that differ in adopted entries are reported once, now.
+        me_.repair();
+        me_.spawn_checkers(false);
+        me_
+    }
+
+    fn spawn_checkers(&self, carried: bool) {
+        let generation = self.generation.load(Ordering::Relaxed);
+        let state = self.pool.state();
+        let verdicts = |v: usize, r: usize, c: usize| -> (bool, bool) {
+            let up = state
+                .get(v)
+                .and_then(|s| s.rs.get(r))
+                .and_then(|s| s.checkers_up.get(c))
+                .copied()
+                .unwrap_or(true);
+            (up, carried && up)
+        };
+        for vs in &self.pool.model().virtual_servers {
+            for rs in &vs.real_servers {
+                log_lvs(&format!(
+                    "Activating healthchecker for service {} for VS {}",
+                    rs.name, vs.name
+                ));
+            }
+        }
+        lvs_checks::spawn_all(
+            &self.pool.model().virtual_servers,
+            &verdicts,
+            &self.notifier.policy,
+            generation,
+            &self.generation,
+            &self.me,
+        );
+    }
+
+    fn apply(&mut self, op: &Op) -> bool {
+        if self.dry_run {
+            log_lvs(&format!("IPVS (dry run): {op:?}"));
+        }
+        match self.backend.apply(op) {
+            Ok(()) => true,
+            Err(e) if e.is_benign_for(op) => {
+                log_lvs(&error_line(op, &e));
+                true
+            }
+            Err(e) => {
+                // keepalived retries a SET_DEST that finds no destination as NEW_DEST.
+                if let (Op::EditDest(k, d, s), Some(ka_lvs::backend::errno::ENOENT)) =
+                    (op, e.errno())
+                {
+                    let add = Op::AddDest(*k, *d, *s);
+                    if self.backend.apply(&add).is_ok() {
+                        return true;
+                    }
+                }
+                log_lvs(&error_line(op, &e));
+                false
+            }
+        }
+    }
+
+    /// Programs the difference between what we believe the kernel has and what the pools want.
+    fn sync(&mut self) {
+        let desired = self.pool.desired();
+        for op in plan(&self.believed, &desired) {
+            if self.apply(&op) {
+                record(&mut self.believed, &op);
+            }
+        }
+    }
+
+    /// Compares with the kernel: re-creates what another tool removed, reports drift.
+    fn repair(&mut self) {
+        let Ok(kernel) = self.backend.dump() else {
+            return;
+        };
+        let model = self.pool.model();
+        let names = |k: &ka_lvs::ServiceKey| {
+            model
+                .virtual_servers
+                .iter()
+                .find(|v| v.services.iter().any(|(s, _)| s == k))
+                .map_or_else(|| k.to_string(), |v| v.name.clone())
+        };
+        let now_ms = self.started.elapsed().as_millis() as u64;
+        let rep = self.repairer.round(&self.believed, &kernel, now_ms, &names);
+        for l in &rep.logs {
+            log_lvs(l);
+        }
+        for op in rep.ops {
+            if self.apply(&op) {
+                record(&mut self.believed, &op);
+            }
+        }
+        // Operations that failed earlier are tried again.
+        self.sync();
+    }
+
+    fn reload(&mut self, cfg: Config) {
+        log_lvs("Reloading");
+        log_lvs("Reinitializing ipvs");
+        self.generation.fetch_add(1, Ordering::Relaxed);
+        let (model, warnings) = LvsModel::from_config(&cfg);
+        for w in warnings {
+            log_lvs(&w);
+        }
+        let fx = self.pool.reload(model);
+        self.notifier.logs(&fx);
+        let desired = self.pool.desired();
+        if let Ok(kernel) = self.backend.dump() {
+            adopt_new(&mut self.believed, &desired, &kernel);
+        }
+        self.sync();
+        self.notifier.fifos.stop();
+        self.notifier = Notifier::new(&cfg, self.opts.with_vrrp);
+        self.notifier.effects(fx);
+        self.cfg = cfg;
+        self.spawn_checkers(true);
+    }
+
+    fn stop(&mut self) {
+        self.generation.fetch_add(1, Ordering::Relaxed);
+        if self.opts.keep_on_stop {
+            log_lvs("Stopping: IPVS table left as it is (-I)");
+        } else {
+            let fx = self.pool.shutdown();
+            self.notifier.logs(&fx);
+            self.notifier.effects(fx);
+            match self.cfg.global.lvs.flush_on_stop {
+                Some(LvsFlushOnStop::All) => {
+                    self.apply(&Op::Flush);
+                }
+                Some(LvsFlushOnStop::VirtualServers) => {
+                    let keys: Vec<_> = self.believed.services.keys().copied().collect();
+                    for k in keys {
+                        self.apply(&Op::DelService(k));
+                    }
+                }
+                None => {
+                    let empty = Table::default();
+                    for op in plan(&self.believed, &empty) {
+                        if self.apply(&op) {
+                            record(&mut self.believed, &op);
+                        }
+                    }
+                }
+            }
+            if let Some(t) = self.saved_timeouts {
+                self.apply(&Op::SetTimeouts(t));
+            }
+        }
+        self.notifier.fifos.stop();
+    }
+
+    fn dump_data(&self) {
+        let mut out = String::new();
+        out.push_str("------< IPVS Topology >------\n");
+        for (vs, st) in self
+            .pool
+            .model()
+            .virtual_servers
+            .iter()
+            .zip(self.pool.state())
+        {
+            out.push_str(&format!(
+                " VS = {}, quorum {} hysteresis {} ({}), sorry server {}\n",
+                vs.name,
+                vs.quorum,
+                vs.hysteresis,
+                if st.quorum_up { "up" } else { "down" },
+                match (&vs.sorry, st.sorry_in) {
+                    (Some(s), true) => format!("{} in use", s.name),
+                    (Some(s), false) => format!("{} not in use", s.name),
+                    (None, _) => "none".into(),
+                }
+            ));
+            for (rs, rst) in vs.real_servers.iter().zip(&st.rs) {
+                out.push_str(&format!(
+                    "   RS = {}, weight {}{}, {}, checkers {}\n",
+                    rs.name,
+                    rs.weight,
+                    match rst.weight_deltas.iter().sum::<i64>() {
+                        0 => String::new(),
+                        d => format!(" ({d:+})"),
+                    },
+                    if rst.alive { "alive" } else { "down" },
+                    rst.checkers_up
+                        .iter()
+                        .zip(&rs.checkers)
+                        .map(|(u, c)| format!("{}={}", c.kind, if *u { "up" } else { "down" }))
+                        .collect::<Vec<_>>()
+                        .join(" ")
+                ));
+            }
+        }
+        let path = crate::status::dump_dir().join("keepalived_check.data");
+        if let Err(e) = std::fs::write(&path, out) {
+            log_lvs(&format!("cannot write {}: {e}", path.display()));
+        }
+    }
+
+    fn run(mut self, rx: Receiver<Cmd>) {
+        let mut next_repair = Instant::now() + REPAIR_INTERVAL;
+        loop {
+            let wait = next_repair.saturating_duration_since(Instant::now());
+            match rx.recv_timeout(wait) {
+                Ok(Cmd::Check(report)) => {
+                    let current = self.generation.load(Ordering::Relaxed);
+                    let fx = match report {
+                        CheckReport::Verdict {
+                            generation,
+                            vs,
+                            rs,
+                            checker,
+                            up,
+                        } if generation == current => self.pool.checker_result(vs, rs, checker, up),
+                        CheckReport::Weight {
+                            generation,
+                            vs,
+                            rs,
+                            checker,
+                            delta,
+                        } if generation == current => {
+                            self.pool.weight_delta(vs, rs, checker, delta)
+                        }
+                        _ => Vec::new(),
+                    };
+                    if !fx.is_empty() {
+                        self.notifier.logs(&fx);
+                        self.sync();
+                        self.notifier.effects(fx);
+                    }
+                }
+                Ok(Cmd::Reload(cfg)) => self.reload(*cfg),
+                Ok(Cmd::Dump) => self.dump_data(),
+                Ok(Cmd::Stop(done)) => {
+                    self.stop();
+                    let _ = done.send(());
+                    return;
+                }
+                Err(RecvTimeoutError::Timeout) => {
+                    self.repair();
+                    next_repair = Instant::now() + REPAIR_INTERVAL;
+                }
+                Err(RecvTimeoutError::Disconnected) => return,
+            }
+        }
+    }
+}
+
+/// Without VRRP instances (or with `-C`): the LVS side alone, driven by signals here.
+pub fn run_alone(
+    handle: LvsHandle,
+    mut signals: crate::process::Signals,
+    reload: &dyn Fn() -> ka_config::Loaded,
+) -> anyhow::Result<std::process::ExitCode> {
+    use anyhow::Context;
+    crate::logging::sd_notify("READY=1");
+    loop {
+        let mut fds = [nix::poll::PollFd::new(
+            std::os::fd::AsFd::as_fd(signals.fd()),
+            nix::poll::PollFlags::POLLIN,
+        )];
+        match nix::poll::poll(&mut fds, nix::poll::PollTimeout::NONE) {
+            Ok(_) | Err(nix::errno::Errno::EINTR) => {}
+            Err(e) => return Err(e).context("poll"),
+        }
+        for req in signals.read() {
+            match req {
+                crate::process::Request::Stop => {
+                    log_lvs("Stopping");
+                    crate::logging::sd_notify("STOPPING=1");
+                    handle.stop(Duration::from_secs(5));
+                    log_lvs("Stopped");
+                    return Ok(std::process::ExitCode::SUCCESS);
+                }
+                crate::process::Request::Reload => {
+                    crate::logging::sd_notify("RELOADING=1");
+                    let loaded = reload();
+                    for d in loaded.diagnostics.items() {
+                        log_lvs(&d.to_string());
+                    }
+                    if loaded.diagnostics.exit_code() == 4 {
+                        log_lvs("the new configuration cannot run: keeping the old one");
+                    } else {
+                        handle.reload(&loaded.config);
+                    }
+                    crate::logging::sd_notify("READY=1");
+                }
+                crate::process::Request::DumpData => handle.dump(),
+                _ => {}
+            }
+        }
+    }
+}
