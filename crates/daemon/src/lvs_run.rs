@@ -23,8 +23,13 @@ use std::sync::mpsc::{channel, Receiver, RecvTimeoutError, Sender};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-/// Between two comparisons of our services with the kernel's table.
+/// Between two comparisons of our services with the kernel's table (at least; a big table is
+/// compared less often, a millisecond per destination, so the dump stays a small load).
 const REPAIR_INTERVAL: Duration = Duration::from_secs(5);
+
+fn repair_interval(table: &Table) -> Duration {
+    REPAIR_INTERVAL.max(Duration::from_millis(table.dest_count() as u64))
+}
 
 /// Messages to the LVS thread.
 pub enum Cmd {
@@ -315,7 +320,14 @@ impl Lvs {
             dry_run,
         };
         me_.notifier.logs(&fx);
-        me_.sync();
+        let t0 = Instant::now();
+        let sent0 = me_.backend.messages_sent();
+        let n = me_.sync();
+        log_lvs(&format!(
+            "IPVS: {n} operations at start in {:.1} ms ({} netlink requests)",
+            t0.elapsed().as_secs_f64() * 1000.0,
+            me_.backend.messages_sent() - sent0
+        ));
         me_.notifier.effects(fx);
         // Settings that differ in adopted entries are reported once, now.
         me_.repair();
@@ -379,14 +391,46 @@ impl Lvs {
         }
     }
 
-    /// Programs the difference between what we believe the kernel has and what the pools want.
-    fn sync(&mut self) {
+    /// Programs the difference between what we believe the kernel has and what the pools want,
+    /// pipelined (the kernel still answers each operation). Returns how many operations ran.
+    fn sync(&mut self) -> usize {
         let desired = self.pool.desired();
-        for op in plan(&self.believed, &desired) {
-            if self.apply(&op) {
-                record(&mut self.believed, &op);
+        let ops = plan(&self.believed, &desired);
+        if ops.is_empty() {
+            return 0;
+        }
+        if self.dry_run {
+            for op in &ops {
+                log_lvs(&format!("IPVS (dry run): {op:?}"));
             }
         }
+        let results = self.backend.apply_batch(&ops);
+        for (op, result) in ops.iter().zip(results) {
+            let ok = match result {
+                Ok(()) => true,
+                Err(e) if e.is_benign_for(op) => {
+                    log_lvs(&error_line(op, &e));
+                    true
+                }
+                Err(e) => {
+                    // keepalived retries a SET_DEST that finds no destination as NEW_DEST.
+                    let retried = match (op, e.errno()) {
+                        (Op::EditDest(k, d, s), Some(ka_lvs::backend::errno::ENOENT)) => {
+                            self.backend.apply(&Op::AddDest(*k, *d, *s)).is_ok()
+                        }
+                        _ => false,
+                    };
+                    if !retried {
+                        log_lvs(&error_line(op, &e));
+                    }
+                    retried
+                }
+            };
+            if ok {
+                record(&mut self.believed, op);
+            }
+        }
+        ops.len()
     }
 
     /// Compares with the kernel: re-creates what another tool removed, reports drift.
@@ -427,10 +471,25 @@ impl Lvs {
         let fx = self.pool.reload(model);
         self.notifier.logs(&fx);
         let desired = self.pool.desired();
-        if let Ok(kernel) = self.backend.dump() {
-            adopt_new(&mut self.believed, &desired, &kernel);
+        // Only services new to us may already exist in the kernel: no dump otherwise (a dump of
+        // 10,000 destinations costs more than the reload itself).
+        let new_services = desired
+            .services
+            .keys()
+            .any(|k| !self.believed.services.contains_key(k));
+        if new_services {
+            if let Ok(kernel) = self.backend.dump() {
+                adopt_new(&mut self.believed, &desired, &kernel);
+            }
         }
-        self.sync();
+        let t0 = Instant::now();
+        let sent0 = self.backend.messages_sent();
+        let n = self.sync();
+        log_lvs(&format!(
+            "IPVS: {n} operations at reload in {:.1} ms ({} netlink requests)",
+            t0.elapsed().as_secs_f64() * 1000.0,
+            self.backend.messages_sent() - sent0
+        ));
         self.notifier.fifos.stop();
         self.notifier = Notifier::new(&cfg, self.opts.with_vrrp);
         self.notifier.effects(fx);
@@ -520,7 +579,7 @@ impl Lvs {
     }
 
     fn run(mut self, rx: Receiver<Cmd>) {
-        let mut next_repair = Instant::now() + REPAIR_INTERVAL;
+        let mut next_repair = Instant::now() + repair_interval(&self.believed);
         loop {
             let wait = next_repair.saturating_duration_since(Instant::now());
             match rx.recv_timeout(wait) {
@@ -560,7 +619,7 @@ impl Lvs {
                 }
                 Err(RecvTimeoutError::Timeout) => {
                     self.repair();
-                    next_repair = Instant::now() + REPAIR_INTERVAL;
+                    next_repair = Instant::now() + repair_interval(&self.believed);
                 }
                 Err(RecvTimeoutError::Disconnected) => return,
             }

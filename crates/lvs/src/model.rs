@@ -115,6 +115,11 @@ pub struct LvsModel {
 pub type Warning = String;
 
 fn forward_of(f: &cfg::Forwarding) -> Forward {
+    // The form the kernel reads back, so desired and dumped destinations compare equal.
+    crate::genl::codec::canonical_forward(forward_of_raw(f))
+}
+
+fn forward_of_raw(f: &cfg::Forwarding) -> Forward {
     match f {
         cfg::Forwarding::Nat => Forward::Masq,
         cfg::Forwarding::Dr => Forward::Route,
