@@ -312,7 +312,8 @@ Status:
 - **Supported**: parsed into the typed model and validated as keepalived 2.2.7 does. The VRRP
   daemon acts on all of them except the few listed under *Not built yet* in `docs/running.md`
   (SNMP/DBus, and details listed there); the
-  LVS side is programmed by the checker process (see `docs/lvs.md` once it lands).
+  LVS side programs IPVS on its own thread (`docs/lvs.md`); of the checkers only TCP_CHECK and
+  MISC_CHECK run so far, the others keep their real server in its start-up state.
 - **ParsedOnly**: recognised and kept (raw) in the model, with a note in the diagnostics; it has
   no effect yet.
 - **NotYet**: belongs to a part not built yet (the LVS side); the whole block is skipped with a note.
@@ -332,6 +333,12 @@ are not keywords. The `include` directives are handled by the preprocessor at an
 
 ## Deliberate differences
 
+- LVS (details and reasons in `docs/lvs.md`): a service or destination of ours that another
+  tool removes is re-created, with a log line, backing off when the repair keeps being undone
+  (2.2.7 never notices); an operator's change to our weights or schedulers is logged once and
+  left alone; start-up adopts existing entries as found, like 2.2.7, but says so instead of
+  logging `IPVS cmd ... error: ... already exists`; without IPVS in the kernel the VRRP side
+  keeps running (2.2.7 stops everything), and `-C` alone exits 1.
 - An advert whose VIP list differs from ours is logged and counted, not dropped (as keepalived
   2.3.3+ does): dropping it makes two masters after every VIP change.
 - `-t` exit codes equal keepalived 2.2.7's on every fixture (`docs/verdicts.md`,
