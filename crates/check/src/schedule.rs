@@ -56,6 +56,11 @@ impl Schedule {
         }
     }
 
+    /// The pause between attempts while the verdict holds (also a suspended checker's pace).
+    pub fn delay_loop(&self) -> Duration {
+        self.timing.delay_loop
+    }
+
     /// The verdict now.
     pub fn up(&self) -> bool {
         self.up

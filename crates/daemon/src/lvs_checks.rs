@@ -75,6 +75,33 @@ struct Task {
     probe: Probe,
     schedule: Schedule,
     report: Sender<super::lvs_run::Cmd>,
+    /// `ha_suspend`: checks sleep while this address is not on a local interface.
+    suspend_unless_local: Option<IpAddr>,
+}
+
+/// Whether `addr` is on one of this namespace's interfaces (whoever put it there).
+pub fn is_local(addr: IpAddr) -> bool {
+    let Ok(addrs) = nix::ifaddrs::getifaddrs() else {
+        return true;
+    };
+    addrs.into_iter().any(|ifa| {
+        ifa.address.is_some_and(|a| {
+            a.as_sockaddr_in().map(|s| IpAddr::V4(s.ip())) == Some(addr)
+                || a.as_sockaddr_in6().map(|s| IpAddr::V6(s.ip())) == Some(addr)
+        })
+    })
+}
+
+/// The address `ha_suspend` watches for a virtual server (address-based ones only; keepalived
+/// refuses it with fwmarks).
+pub fn suspend_address(vs: &VsModel) -> Option<IpAddr> {
+    if !vs.ha_suspend {
+        return None;
+    }
+    match vs.identity {
+        ka_lvs::model::VsIdentity::Addr(_, addr, _) => Some(addr),
+        _ => None,
+    }
 }
 
 /// A little randomness for warmup spreading without a dependency: clock nanoseconds mixed
@@ -135,6 +162,7 @@ pub fn spawn_all(
                     probe,
                     schedule: Schedule::new(timing, up, ran),
                     report: report.clone(),
+                    suspend_unless_local: suspend_address(vs),
                 };
                 let first = task.schedule.first_delay(fraction(salt));
                 let spawned = std::thread::Builder::new()
@@ -211,9 +239,33 @@ fn run(mut task: Task, first: Duration) {
     let _ = ka_sys::sched::set_current_thread_normal();
     let mut wait = first;
     let mut last_delta = 0i64;
+    let mut suspended = task.suspend_unless_local.is_some_and(|a| !is_local(a));
     loop {
         if !nap(&task, wait) {
             return;
+        }
+        if let Some(addr) = task.suspend_unless_local {
+            // keepalived follows address events; a check per attempt gives the same verdicts at
+            // the checker's own pace. Suspended: no check, the server keeps its state.
+            let local = is_local(addr);
+            if !local {
+                if !suspended {
+                    log_lvs(&format!(
+                        "Suspending healthchecker for service {} for VS {}",
+                        task.rs_name, task.vs_name
+                    ));
+                    suspended = true;
+                }
+                wait = task.schedule.delay_loop();
+                continue;
+            }
+            if suspended {
+                log_lvs(&format!(
+                    "Activating healthchecker for service {} for VS {}",
+                    task.rs_name, task.vs_name
+                ));
+                suspended = false;
+            }
         }
         let (ok, delta) = attempt(&task);
         if !alive(&task) {

@@ -348,10 +348,13 @@ impl Lvs {
             (up, carried && up)
         };
         for vs in &self.pool.model().virtual_servers {
+            let asleep = lvs_checks::suspend_address(vs).is_some_and(|a| !lvs_checks::is_local(a));
             for rs in &vs.real_servers {
                 log_lvs(&format!(
-                    "Activating healthchecker for service {} for VS {}",
-                    rs.name, vs.name
+                    "{} healthchecker for service {} for VS {}",
+                    if asleep { "Deactivating" } else { "Activating" },
+                    rs.name,
+                    vs.name
                 ));
             }
         }

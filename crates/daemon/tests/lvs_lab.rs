@@ -211,3 +211,58 @@ fn without_ipvs_the_checker_side_alone_fails_and_vrrp_keeps_running() {
     );
     lab.down().expect("teardown");
 }
+
+#[test]
+fn ha_suspend_sleeps_checks_until_the_virtual_address_is_local() {
+    if !require_root_or_skip("ha_suspend_sleeps_checks_until_the_virtual_address_is_local") {
+        return;
+    }
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let lab = Lab::new(LabSpec::new(1)).expect("lab");
+    let rip = lab.router_ip4(1).expect("ip");
+    let vip = lab.vip4();
+    // Nothing listens on 8085: an active checker would take the server out at once.
+    let conf = format!(
+        "virtual_server {vip} 80 {{\n  delay_loop 1\n  lb_kind NAT\n  protocol TCP\n  ha_suspend\n\
+         real_server {rip} 8085 {{\n    TCP_CHECK {{\n      connect_timeout 1\n      retry 0\n    }}\n  }}\n}}\n"
+    );
+    let mut d = lab
+        .start_daemon_with(1, ours(), &conf, &["-C", "--ipvs-backend=memory"])
+        .expect("start");
+    let rs = format!("[{rip}]:tcp:8085");
+    let vs = format!("[{vip}]:tcp:80");
+    assert!(
+        wait_until(LONG, || d.log().contains(&format!(
+            "Deactivating healthchecker for service {rs} for VS {vs}"
+        ))),
+        "{}",
+        d.log()
+    );
+    std::thread::sleep(Duration::from_secs(3));
+    assert!(
+        !d.log().contains("Removing service"),
+        "checked while suspended:\n{}",
+        d.log()
+    );
+    // The address arrives (whoever adds it): checks resume and the dead server leaves.
+    lab.exec(1, &["ip", "addr", "add", &format!("{vip}/32"), "dev", "lo"])
+        .expect("add vip");
+    assert!(
+        wait_until(LONG, || d
+            .log()
+            .contains(&format!("Removing service {rs} from VS {vs}"))),
+        "{}",
+        d.log()
+    );
+    assert!(d.log().contains(&format!(
+        "Activating healthchecker for service {rs} for VS {vs}"
+    )));
+    d.signal(Signal::SIGTERM).expect("term");
+    assert_eq!(
+        d.wait_exit(LONG).and_then(|s| s.code()),
+        Some(0),
+        "{}",
+        d.log()
+    );
+    lab.down().expect("teardown");
+}
