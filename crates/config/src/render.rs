@@ -561,6 +561,28 @@ impl<'a> Renderer<'a> {
             self.kv("lvs_timeouts", parts.join(" "));
         }
         self.flag_if("rs_init_notifies", g.lvs.rs_init_notifies);
+        if let Some(sd) = &g.lvs.sync_daemon {
+            let mut line = quote_word(&sd.interface);
+            if let Some(i) = &sd.instance {
+                line.push_str(&format!(" inst {}", quote_word(i)));
+            }
+            if let Some(v) = sd.sync_id {
+                line.push_str(&format!(" id {v}"));
+            }
+            if let Some(v) = sd.maxlen {
+                line.push_str(&format!(" maxlen {v}"));
+            }
+            if let Some(v) = sd.port {
+                line.push_str(&format!(" port {v}"));
+            }
+            if let Some(v) = sd.ttl {
+                line.push_str(&format!(" ttl {v}"));
+            }
+            if let Some(v) = sd.group {
+                line.push_str(&format!(" group {v}"));
+            }
+            self.kv("lvs_sync_daemon", line);
+        }
         for r in self.raws(Owner::Global) {
             self.raw(r);
         }

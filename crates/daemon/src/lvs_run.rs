@@ -17,7 +17,7 @@ use ka_lvs::backend::{keepalived_text, Backend, IpvsError};
 use ka_lvs::model::LvsModel;
 use ka_lvs::pool::{Effect, Pool, RsCause};
 use ka_lvs::reconcile::{adopt, adopt_new, plan, record, Repairer};
-use ka_lvs::{MemoryBackend, Op, Table, Timeouts};
+use ka_lvs::{MemoryBackend, Op, SyncDaemon, SyncRole, Table, Timeouts};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{channel, Receiver, RecvTimeoutError, Sender};
 use std::sync::Arc;
@@ -41,6 +41,13 @@ pub enum Cmd {
     Stop(Sender<()>),
     /// SIGUSR1: write `keepalived_check.data`.
     Dump,
+    /// A VRRP instance changed state (for `lvs_sync_daemon`).
+    VrrpState {
+        /// Instance name.
+        instance: String,
+        /// Whether it is master now.
+        master: bool,
+    },
 }
 
 /// Which backend programs IPVS.
@@ -73,6 +80,11 @@ impl LvsHandle {
     /// Hands a reloaded configuration over.
     pub fn reload(&self, cfg: &Config) {
         let _ = self.tx.send(Cmd::Reload(Box::new(cfg.clone())));
+    }
+
+    /// Where the VRRP side reports instance state changes (a send never blocks).
+    pub fn state_sender(&self) -> Sender<Cmd> {
+        self.tx.clone()
     }
 
     /// Asks for the data dump.
@@ -250,6 +262,8 @@ struct Lvs {
     me: Sender<Cmd>,
     started: Instant,
     dry_run: bool,
+    /// Sync daemons we started (stopped at exit).
+    sync_roles: Vec<SyncRole>,
 }
 
 /// keepalived's line for a failed IPVS command.
@@ -318,6 +332,7 @@ impl Lvs {
             me,
             started: Instant::now(),
             dry_run,
+            sync_roles: Vec::new(),
         };
         me_.notifier.logs(&fx);
         let t0 = Instant::now();
@@ -332,7 +347,95 @@ impl Lvs {
         // Settings that differ in adopted entries are reported once, now.
         me_.repair();
         me_.spawn_checkers(false);
+        me_.start_sync_daemons();
         me_
+    }
+
+    /// The IPVS sync daemon of `role` as configured (`lvs_sync_daemon`).
+    fn sync_daemon(&self, role: SyncRole) -> Option<SyncDaemon> {
+        let sd = self.cfg.global.lvs.sync_daemon.as_ref()?;
+        // The sync id defaults to the named instance's VRID, else 0.
+        let vrid = sd.instance.as_ref().and_then(|name| {
+            self.cfg
+                .instances
+                .iter()
+                .find(|i| &i.name == name)
+                .map(|i| u32::from(i.virtual_router_id))
+        });
+        Some(SyncDaemon {
+            role,
+            interface: sd.interface.clone(),
+            sync_id: sd.sync_id.or(vrid).unwrap_or(0),
+            maxlen: sd.maxlen,
+            group: sd.group,
+            port: sd.port,
+            ttl: sd.ttl,
+        })
+    }
+
+    fn set_sync_role(&mut self, role: SyncRole, on: bool) {
+        let running = self.sync_roles.contains(&role);
+        if on && !running {
+            if let Some(d) = self.sync_daemon(role) {
+                log_lvs(&format!(
+                    "Starting IPVS sync daemon as {} on {} (syncid {})",
+                    if role == SyncRole::Master {
+                        "master"
+                    } else {
+                        "backup"
+                    },
+                    d.interface,
+                    d.sync_id
+                ));
+                if self.apply(&Op::StartDaemon(d)) {
+                    self.sync_roles.push(role);
+                }
+            }
+        } else if !on && running {
+            self.apply(&Op::StopDaemon(role));
+            self.sync_roles.retain(|r| *r != role);
+        }
+    }
+
+    /// At start: with an instance named, backup until that instance is master (VRRP tells us);
+    /// without one (or without VRRP), both roles. Stale daemons are stopped first.
+    fn start_sync_daemons(&mut self) {
+        let Some(sd) = self.cfg.global.lvs.sync_daemon.clone() else {
+            return;
+        };
+        if let Ok(running) = self.backend.daemons() {
+            for d in running {
+                let _ = self.backend.apply(&Op::StopDaemon(d.role));
+            }
+        }
+        match (&sd.instance, self.opts.with_vrrp) {
+            (Some(_), true) => self.set_sync_role(SyncRole::Backup, true),
+            _ => {
+                self.set_sync_role(SyncRole::Master, true);
+                self.set_sync_role(SyncRole::Backup, true);
+            }
+        }
+    }
+
+    fn vrrp_state(&mut self, instance: &str, master: bool) {
+        let follows = self
+            .cfg
+            .global
+            .lvs
+            .sync_daemon
+            .as_ref()
+            .and_then(|s| s.instance.as_deref())
+            == Some(instance);
+        if !follows || !self.opts.with_vrrp {
+            return;
+        }
+        if master {
+            self.set_sync_role(SyncRole::Backup, false);
+            self.set_sync_role(SyncRole::Master, true);
+        } else {
+            self.set_sync_role(SyncRole::Master, false);
+            self.set_sync_role(SyncRole::Backup, true);
+        }
     }
 
     fn spawn_checkers(&self, carried: bool) {
@@ -530,6 +633,9 @@ impl Lvs {
             if let Some(t) = self.saved_timeouts {
                 self.apply(&Op::SetTimeouts(t));
             }
+            for role in std::mem::take(&mut self.sync_roles) {
+                self.apply(&Op::StopDaemon(role));
+            }
         }
         self.notifier.fifos.stop();
     }
@@ -615,6 +721,7 @@ impl Lvs {
                 }
                 Ok(Cmd::Reload(cfg)) => self.reload(*cfg),
                 Ok(Cmd::Dump) => self.dump_data(),
+                Ok(Cmd::VrrpState { instance, master }) => self.vrrp_state(&instance, master),
                 Ok(Cmd::Stop(done)) => {
                     self.stop();
                     let _ = done.send(());

@@ -155,6 +155,8 @@ struct SysEdge {
     garp_of: Vec<(String, Vec<Ipv4Addr>, Vec<Ipv6Addr>)>,
     /// Notify scripts of the instances that have any (most have none: no copy kept).
     instance_notify: BTreeMap<String, Notify>,
+    /// The LVS side's inbox, told of instance states (`lvs_sync_daemon`).
+    lvs_states: Option<Sender<crate::lvs_run::Cmd>>,
     group_notify: BTreeMap<String, Notify>,
     work: Sender<Work>,
     /// For the common case of a few addresses, the add is done here, right after the advert:
@@ -258,6 +260,12 @@ impl Edge for SysEdge {
     }
     fn notify(&mut self, target: NotifyTarget, name: &str, state: State, priority: u8) {
         let group = target == NotifyTarget::Group;
+        if let (NotifyTarget::Instance, Some(tx)) = (target, &self.lvs_states) {
+            let _ = tx.send(crate::lvs_run::Cmd::VrrpState {
+                instance: name.to_string(),
+                master: state == State::Master,
+            });
+        }
         if let Some((mailer, router_id)) = &self.mailer {
             if state != State::Init && self.mail_on.contains(&(group, name.to_string())) {
                 let (subject, body) = mail::vrrp_message(router_id, group, name, state);
@@ -1725,6 +1733,7 @@ pub fn run(
         routes: cfg.instances.iter().map(instance_routes).collect(),
         garp_of,
         instance_notify: notify_table(&cfg),
+        lvs_states: lvs.as_ref().map(|l| l.state_sender()),
         group_notify,
         work: work_tx.clone(),
         nl: Netlink::open().ok().map(|mut nl| {

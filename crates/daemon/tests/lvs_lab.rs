@@ -266,3 +266,49 @@ fn ha_suspend_sleeps_checks_until_the_virtual_address_is_local() {
     );
     lab.down().expect("teardown");
 }
+
+#[test]
+fn the_sync_daemon_follows_the_vrrp_instance() {
+    if !require_root_or_skip("the_sync_daemon_follows_the_vrrp_instance") {
+        return;
+    }
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let lab = Lab::new(LabSpec::new(1)).expect("lab");
+    let vip = lab.vip4();
+    let conf = format!(
+        "global_defs {{\n  lvs_sync_daemon eth0 VI_1\n}}\n\
+         vrrp_instance VI_1 {{\n  state BACKUP\n  interface eth0\n  virtual_router_id 51\n  priority 100\n  \
+         version 3\n  advert_int 0.1\n  virtual_ipaddress {{\n    {vip}/24 dev eth0\n  }}\n}}\n\
+         virtual_server {vip} 80 {{\n  protocol TCP\n  real_server {} 80 {{\n  }}\n}}\n",
+        lab.router_ip4(1).expect("ip")
+    );
+    let mut d = lab
+        .start_daemon_with(1, ours(), &conf, &["-C", "--ipvs-backend=memory"])
+        .expect("start");
+    // Backup first (the instance starts as backup), master once VRRP elects itself; the
+    // sync id defaults to the instance's VRID.
+    assert!(
+        wait_until(LONG, || d.log().contains(
+            "Starting IPVS sync daemon as master on eth0 (syncid 51)"
+        )),
+        "{}",
+        d.log()
+    );
+    let log = d.log();
+    let backup = log.find("Starting IPVS sync daemon as backup on eth0 (syncid 51)");
+    let stop_backup = log.find("StopDaemon(Backup)");
+    let master = log.find("as master");
+    assert!(
+        backup < stop_backup && stop_backup < master && backup.is_some(),
+        "{log}"
+    );
+    d.signal(Signal::SIGTERM).expect("term");
+    assert_eq!(
+        d.wait_exit(LONG).and_then(|s| s.code()),
+        Some(0),
+        "{}",
+        d.log()
+    );
+    assert!(d.log().contains("StopDaemon(Master)"), "{}", d.log());
+    lab.down().expect("teardown");
+}

@@ -130,7 +130,7 @@ pub(super) const GLOBAL_DEFS: &[Keyword] = &[
     kw("lvs_notify_fifo", B, Supported, ""),
     kw("lvs_notify_fifo_script", B, Supported, ""),
     kw("lvs_process_name", C, ParsedOnly, "LVS side (issue 3)"),
-    kw("lvs_sync_daemon", C, ParsedOnly, "LVS side (issue 3); IPVS sync daemon"),
+    kw("lvs_sync_daemon", C, Supported, "IPVS sync daemon: master/backup following the named VRRP instance, both roles without one"),
     kw("lvs_timeouts", B, Supported, "set at start, the kernel's previous values restored at stop"),
     kw("max_auto_priority", B, Supported, ""),
     kw("min_auto_priority_delay", B, Supported, ""),

@@ -637,9 +637,7 @@ fn global_defs(node: &Node, cfg: &mut Config, env: &dyn Environment, d: &mut Dia
                 cfg.parsed_only.push(raw("global_defs", kw));
             }
             "lvs_sync_daemon" => {
-                // Checked, not driven yet: listed as parsed only.
-                let _ = lvs_sync_daemon(kw, d);
-                cfg.parsed_only.push(raw("global_defs", kw));
+                g.lvs.sync_daemon = lvs_sync_daemon(kw, d);
             }
             "max_auto_priority" => {
                 g.max_auto_priority = if kw.arg(0).is_some() {
