@@ -1970,3 +1970,29 @@ fn dump_generated() {
         std::fs::write(format!("{dir}/l{n}.conf"), render(&lvs_only)).unwrap();
     }
 }
+
+#[test]
+fn a_real_server_without_a_port_is_said_to_be_checked_on_the_virtual_servers_port() {
+    let loaded = load_text(
+        "virtual_server 192.0.2.1 80 {\n protocol TCP\n lb_algo rr\n lb_kind NAT\n real_server 192.0.2.10 {\n TCP_CHECK {\n }\n }\n\
+         real_server 192.0.2.11 80 {\n TCP_CHECK {\n }\n }\n}\n",
+    );
+    let texts: Vec<String> = loaded
+        .diagnostics
+        .items()
+        .iter()
+        .map(|d| d.to_string())
+        .collect();
+    let hits: Vec<&String> = texts.iter().filter(|t| t.contains("has no port")).collect();
+    assert_eq!(hits.len(), 1, "{texts:#?}");
+    assert!(
+        hits[0].contains("192.0.2.10") && hits[0].contains("port 80"),
+        "{hits:?}"
+    );
+    // Only a note for operators: `-t` keeps keepalived's exit status.
+    assert_eq!(loaded.diagnostics.exit_code(), 0, "{texts:#?}");
+    assert_eq!(
+        loaded.config.virtual_servers[0].real_servers[0].key.port,
+        80
+    );
+}

@@ -1345,6 +1345,29 @@ fn real_server(
             rs.checkers.push(ch);
         }
     }
+    // keepalived 2.2.7 copies the port into its checkers before defaulting it, so such a server
+    // is checked on port 0 and removed; we check the port IPVS gets. Said, since it differs.
+    let port_checked = rs.checkers.iter().any(|c| {
+        c.common.connect_port.is_none()
+            && matches!(
+                c.kind,
+                CheckerKind::Tcp
+                    | CheckerKind::Http(_)
+                    | CheckerKind::Ssl(_)
+                    | CheckerKind::Smtp { .. }
+                    | CheckerKind::Dns(_)
+                    | CheckerKind::Udp(_)
+            )
+    });
+    if port.is_none() && vs_port != 0 && port_checked {
+        d.quiet_warning(
+            Some(&node.location),
+            format!(
+                "real server {address} has no port: keepalived-rs checks it on the virtual server's port {vs_port}; keepalived 2.2.7 checks port 0 and takes it out of the pool"
+            ),
+        )
+        .with_help("write the port (or connect_port) to behave the same under both");
+    }
     Some(rs)
 }
 
