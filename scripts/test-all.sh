@@ -11,6 +11,7 @@ cd "$(dirname "$0")/.."
 # qemu-system-x86: the IPVS tests boot a Debian kernel in a VM (scripts/ipvs-vm); its kernel and
 # userland are fetched with `apt-get download` into target/ipvs-vm-cache, never installed.
 packages=(keepalived psmisc iproute2 tcpdump tshark arping iputils-ping python3 nftables
+  libssl-dev pkg-config openssl
   qemu-system-x86)
 missing=()
 for p in "${packages[@]}"; do

@@ -1,7 +1,12 @@
 //! Health checkers: the pure retry/verdict state machine every checker shares (keepalived
-//! 2.2.7's counting rules, time passed in), and the probes. The probes beyond TCP_CHECK and
-//! MISC_CHECK arrive with the checker issue.
+//! 2.2.7's counting rules, time passed in), connection set-up, and one module per checker type,
+//! each an async "attempt → verdict" function run by the daemon's checker engine.
 
+pub mod attempt;
+pub mod net;
 pub mod schedule;
+pub mod tcp;
 
-pub use schedule::{Outcome, Schedule, Timing};
+pub use attempt::{Attempt, Outcome};
+pub use net::Connect;
+pub use schedule::{Schedule, Timing};

@@ -303,7 +303,7 @@ fn run(mut task: Task, first: Duration) {
     }
 }
 
-fn log_attempt(task: &Task, ok: bool, was_up: bool, outcome: &ka_check::Outcome) {
+fn log_attempt(task: &Task, ok: bool, was_up: bool, outcome: &ka_check::schedule::Outcome) {
     let rs = &task.rs_name;
     match &task.probe {
         Probe::Tcp { .. } => {
