@@ -1,28 +1,25 @@
-//! The checkers that exist so far, each on its own thread: TCP_CHECK (a connect within
-//! `connect_timeout`) and MISC_CHECK (a script's exit code, `misc_dynamic` weights). The
-//! verdict rules are `ka_check::Schedule`'s; results go to the LVS thread as messages, tagged
-//! with a generation so a reload can retire the old threads without waiting for them.
-//!
-//! Interim: the checker issue replaces the thread-per-checker with one event loop and adds
-//! HTTP_GET, SSL_GET, SMTP_CHECK, DNS_CHECK, UDP_CHECK, PING_CHECK and FILE_CHECK.
+//! The checker engine: every checker is a task on one tokio runtime thread ("checkers"), so
+//! 10,000 checkers cost 10,000 small futures and their sockets, not 10,000 threads. Each task
+//! sleeps, makes one attempt (`ka_check`'s probes), feeds the verdict state machine
+//! (`ka_check::Schedule`, keepalived 2.2.7's counting) and posts verdict changes to the LVS
+//! thread. A reload retires a whole generation at once through a watch channel.
 
 use crate::logging::log_lvs;
 use crate::scripts::{Launch, ScriptPolicy};
-use ka_check::{Schedule, Timing};
+use ka_check::{Attempt, Connect, Outcome, Schedule, Timing};
 use ka_config::model::lvs::{Checker, CheckerKind};
 use ka_lvs::model::VsModel;
-use std::net::{IpAddr, SocketAddr, TcpStream};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::net::IpAddr;
 use std::sync::mpsc::Sender;
-use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
+use tokio::sync::watch;
 
-/// What a checker thread reports.
+/// What a checker task reports.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum CheckReport {
     /// The verdict changed.
     Verdict {
-        /// Generation of the thread (reload bumps it).
+        /// Generation of the task (reload bumps it).
         generation: u64,
         /// Virtual server index.
         vs: usize,
@@ -35,7 +32,7 @@ pub enum CheckReport {
     },
     /// A dynamic weight contribution changed.
     Weight {
-        /// Generation of the thread.
+        /// Generation of the task.
         generation: u64,
         /// Virtual server index.
         vs: usize,
@@ -48,12 +45,54 @@ pub enum CheckReport {
     },
 }
 
+/// The runtime the checkers run on, and the switch that retires a generation.
+pub struct Engine {
+    handle: tokio::runtime::Handle,
+    generation: watch::Sender<u64>,
+    _stop: tokio::sync::oneshot::Sender<()>,
+}
+
+impl Engine {
+    /// Starts the "checkers" thread with its runtime.
+    pub fn start() -> std::io::Result<Engine> {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?;
+        let handle = rt.handle().clone();
+        let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+        std::thread::Builder::new()
+            .name("checkers".into())
+            .spawn(move || {
+                let _ = ka_sys::sched::set_current_thread_normal();
+                rt.block_on(async {
+                    let _ = stop_rx.await;
+                });
+            })?;
+        let (generation, _) = watch::channel(0);
+        Ok(Engine {
+            handle,
+            generation,
+            _stop: stop_tx,
+        })
+    }
+
+    /// Retires every running checker (they stop at their next await point) and returns the
+    /// generation new checkers belong to.
+    pub fn next_generation(&self) -> u64 {
+        let next = *self.generation.borrow() + 1;
+        let _ = self.generation.send(next);
+        next
+    }
+
+    /// The current generation.
+    pub fn generation(&self) -> u64 {
+        *self.generation.borrow()
+    }
+}
+
 /// How one attempt is made.
 enum Probe {
-    Tcp {
-        target: SocketAddr,
-        timeout: Duration,
-    },
+    Tcp(Connect),
     Misc {
         launch: Launch,
         command: String,
@@ -63,10 +102,9 @@ enum Probe {
     },
 }
 
-/// Everything one checker thread needs.
+/// Everything one checker task needs.
 struct Task {
     generation: u64,
-    current: Arc<AtomicU64>,
     vs: usize,
     rs: usize,
     checker: usize,
@@ -118,16 +156,17 @@ fn fraction(salt: usize) -> f64 {
     (x % 10_000) as f64 / 10_000.0
 }
 
-/// Starts the checker threads of every virtual server. `verdicts` gives each checker's
-/// starting verdict (the pool's, carried across a reload); `ran` whether it succeeded before.
+/// Starts a checker task for every checker of every virtual server, in the engine's current
+/// generation. `verdicts` gives each checker's starting verdict (the pool's, carried across a
+/// reload) and whether it succeeded before.
 pub fn spawn_all(
+    engine: &Engine,
     servers: &[VsModel],
     verdicts: &dyn Fn(usize, usize, usize) -> (bool, bool),
     policy: &ScriptPolicy,
-    generation: u64,
-    current: &Arc<AtomicU64>,
     report: &Sender<super::lvs_run::Cmd>,
 ) {
+    let generation = engine.generation();
     let mut salt = 0usize;
     for (v, vs) in servers.iter().enumerate() {
         for (r, rs) in vs.real_servers.iter().enumerate() {
@@ -153,7 +192,6 @@ pub fn spawn_all(
                 let (up, ran) = verdicts(v, r, c);
                 let task = Task {
                     generation,
-                    current: Arc::clone(current),
                     vs: v,
                     rs: r,
                     checker: c,
@@ -165,13 +203,8 @@ pub fn spawn_all(
                     suspend_unless_local: suspend_address(vs),
                 };
                 let first = task.schedule.first_delay(fraction(salt));
-                let spawned = std::thread::Builder::new()
-                    .name("checker".into())
-                    .stack_size(128 * 1024)
-                    .spawn(move || run(task, first));
-                if let Err(e) = spawned {
-                    log_lvs(&format!("cannot start a checker thread: {e}"));
-                }
+                let retire = engine.generation.subscribe();
+                engine.handle.spawn(run(task, first, retire));
             }
         }
     }
@@ -187,15 +220,8 @@ fn probe_for(
     policy: &ScriptPolicy,
 ) -> Option<Probe> {
     let common = &checker.common;
-    let timeout = Duration::from_micros(common.connect_timeout_us.max(1));
     match &checker.kind {
-        CheckerKind::Tcp => Some(Probe::Tcp {
-            target: SocketAddr::new(
-                common.connect_ip.unwrap_or(addr),
-                common.connect_port.unwrap_or(port),
-            ),
-            timeout,
-        }),
+        CheckerKind::Tcp => Some(Probe::Tcp(Connect::from_common(common, addr, port))),
         CheckerKind::Misc(m) => {
             let script = m.script.as_ref()?;
             let launch = policy.launch(script)?;
@@ -218,37 +244,29 @@ fn probe_for(
     }
 }
 
-fn alive(task: &Task) -> bool {
-    task.current.load(Ordering::Relaxed) == task.generation
-}
-
-/// Sleeps in slices so a retired thread ends soon after a reload.
-fn nap(task: &Task, d: Duration) -> bool {
-    let end = Instant::now() + d;
-    while alive(task) {
-        let left = end.saturating_duration_since(Instant::now());
-        if left.is_zero() {
-            return true;
-        }
-        std::thread::sleep(left.min(Duration::from_millis(200)));
+/// Sleeps `d`; false when the task's generation was retired meanwhile.
+async fn nap(d: Duration, generation: u64, retire: &mut watch::Receiver<u64>) -> bool {
+    if *retire.borrow() != generation {
+        return false;
     }
-    false
+    tokio::select! {
+        _ = tokio::time::sleep(d) => *retire.borrow() == generation,
+        _ = retire.changed() => false,
+    }
 }
 
-fn run(mut task: Task, first: Duration) {
-    let _ = ka_sys::sched::set_current_thread_normal();
+async fn run(mut task: Task, first: Duration, mut retire: watch::Receiver<u64>) {
     let mut wait = first;
     let mut last_delta = 0i64;
     let mut suspended = task.suspend_unless_local.is_some_and(|a| !is_local(a));
     loop {
-        if !nap(&task, wait) {
+        if !nap(wait, task.generation, &mut retire).await {
             return;
         }
         if let Some(addr) = task.suspend_unless_local {
-            // keepalived follows address events; a check per attempt gives the same verdicts at
+            // keepalived follows address events; a look per attempt gives the same verdicts at
             // the checker's own pace. Suspended: no check, the server keeps its state.
-            let local = is_local(addr);
-            if !local {
+            if !is_local(addr) {
                 if !suspended {
                     log_lvs(&format!(
                         "Suspending healthchecker for service {} for VS {}",
@@ -267,13 +285,23 @@ fn run(mut task: Task, first: Duration) {
                 suspended = false;
             }
         }
-        let (ok, delta) = attempt(&task);
-        if !alive(&task) {
+        let attempt = attempt(&task).await;
+        if *retire.borrow() != task.generation {
             return;
         }
+        if attempt.outcome == Outcome::NotCounted {
+            log_lvs(&format!(
+                "{} for {}: {}. Rescheduling.",
+                kind_name(&task.probe),
+                task.rs_name,
+                attempt.reason
+            ));
+            wait = task.schedule.delay_loop();
+            continue;
+        }
         let was_up = task.schedule.up();
-        let outcome = task.schedule.record(ok);
-        log_attempt(&task, ok, was_up, &outcome);
+        let outcome = task.schedule.record(attempt.ok());
+        log_attempt(&task, &attempt, was_up, &outcome);
         if let Some(up) = outcome.changed {
             let _ = task
                 .report
@@ -285,7 +313,7 @@ fn run(mut task: Task, first: Duration) {
                     up,
                 }));
         }
-        if let Some(d) = delta {
+        if let Some(d) = attempt.weight {
             if d != last_delta {
                 last_delta = d;
                 let _ = task
@@ -303,11 +331,23 @@ fn run(mut task: Task, first: Duration) {
     }
 }
 
-fn log_attempt(task: &Task, ok: bool, was_up: bool, outcome: &ka_check::schedule::Outcome) {
+fn kind_name(p: &Probe) -> &'static str {
+    match p {
+        Probe::Tcp(_) => "TCP_CHECK",
+        Probe::Misc { .. } => "MISC_CHECK",
+    }
+}
+
+fn log_attempt(
+    task: &Task,
+    attempt: &Attempt,
+    was_up: bool,
+    outcome: &ka_check::schedule::Outcome,
+) {
     let rs = &task.rs_name;
     match &task.probe {
-        Probe::Tcp { .. } => {
-            if ok && outcome.changed == Some(true) {
+        Probe::Tcp(_) => {
+            if attempt.ok() && outcome.changed == Some(true) {
                 log_lvs(&format!("TCP connection to {rs} success."));
             } else if outcome.changed == Some(false) {
                 if outcome.retries_used == 0 {
@@ -322,63 +362,82 @@ fn log_attempt(task: &Task, ok: bool, was_up: bool, outcome: &ka_check::schedule
         }
         Probe::Misc { command, .. } => {
             let who = format!("[{rs} VS {}] by [{command}]", task.vs_name);
-            if ok && !was_up {
+            if attempt.ok() && !was_up {
                 log_lvs(&format!("Misc check for {who} succeeded."));
             } else if outcome.changed == Some(false) {
-                log_lvs(&format!("Misc check for {who} failed."));
+                log_lvs(&format!(
+                    "Misc check for {who} failed ({}).",
+                    attempt.reason
+                ));
             }
         }
     }
 }
 
-/// One attempt: success, and for dynamic MISC_CHECKs the weight contribution.
-fn attempt(task: &Task) -> (bool, Option<i64>) {
+/// One attempt.
+async fn attempt(task: &Task) -> Attempt {
     match &task.probe {
-        Probe::Tcp { target, timeout } => {
-            (TcpStream::connect_timeout(target, *timeout).is_ok(), None)
-        }
+        Probe::Tcp(c) => ka_check::tcp::check(c).await,
         Probe::Misc {
             launch,
             timeout,
             dynamic,
             weight,
             ..
-        } => match run_script(launch, *timeout) {
-            Some(0) => (true, dynamic.then_some(0)),
-            Some(code) if *dynamic && code >= 2 => {
-                (true, Some(i64::from(code) - 2 - i64::from(*weight)))
-            }
-            _ => (false, None),
-        },
+        } => misc(launch, *timeout, *dynamic, *weight).await,
     }
 }
 
-/// Runs a MISC_CHECK script: its exit code, or None when it was killed or timed out
-/// (SIGTERM at the timeout, SIGKILL 2 s later).
-fn run_script(launch: &Launch, timeout: Duration) -> Option<i32> {
-    let mut child = launch.command()?.spawn().ok()?;
-    let start = Instant::now();
-    let mut termed = false;
-    loop {
-        match child.try_wait() {
-            Ok(Some(status)) => return if termed { None } else { status.code() },
-            Ok(None) => {}
-            Err(_) => return None,
+/// MISC_CHECK: exit 0 = up, 1 = down, 2..255 = down, or with `misc_dynamic` up with the weight
+/// set to exit − 2. A timeout is SIGTERM to the script's process group, SIGKILL 2 s later, and a
+/// failure; a dynamic weight is reported only from an exit code (a timeout never changes it,
+/// unlike 2.2.7's #2720).
+async fn misc(launch: &Launch, timeout: Duration, dynamic: bool, weight: i32) -> Attempt {
+    let Some((program, args)) = launch.argv.split_first() else {
+        return Attempt::not_counted("empty command");
+    };
+    let mut cmd = tokio::process::Command::new(program);
+    cmd.args(args).process_group(0).kill_on_drop(true);
+    cmd.stdin(std::process::Stdio::null());
+    if let Some(id) = launch.identity {
+        if id.uid != nix::unistd::geteuid().as_raw() || id.gid != nix::unistd::getegid().as_raw() {
+            cmd.uid(id.uid).gid(id.gid);
         }
-        let elapsed = start.elapsed();
-        if !termed && elapsed >= timeout {
-            if let Ok(pid) = i32::try_from(child.id()) {
-                let _ = nix::sys::signal::kill(
-                    nix::unistd::Pid::from_raw(pid),
-                    nix::sys::signal::Signal::SIGTERM,
-                );
+    }
+    let mut child = match cmd.spawn() {
+        Ok(c) => c,
+        Err(e) => return Attempt::not_counted(format!("cannot start: {e}")),
+    };
+    let status = match tokio::time::timeout(timeout, child.wait()).await {
+        Ok(Ok(s)) => s,
+        Ok(Err(e)) => return Attempt::failure(format!("wait: {e}")),
+        Err(_) => {
+            if let Some(pid) = child.id().and_then(|p| i32::try_from(p).ok()) {
+                let group = nix::unistd::Pid::from_raw(-pid);
+                let _ = nix::sys::signal::kill(group, nix::sys::signal::Signal::SIGTERM);
+                if tokio::time::timeout(Duration::from_secs(2), child.wait())
+                    .await
+                    .is_err()
+                {
+                    let _ = nix::sys::signal::kill(group, nix::sys::signal::Signal::SIGKILL);
+                    let _ = child.wait().await;
+                }
             }
-            termed = true;
-        } else if termed && elapsed >= timeout + Duration::from_secs(2) {
-            let _ = child.kill();
-            let _ = child.wait();
-            return None;
+            return Attempt::failure("timed out");
         }
-        std::thread::sleep(Duration::from_millis(10));
+    };
+    match status.code() {
+        Some(0) => {
+            let mut a = Attempt::success("exited with status 0");
+            a.weight = dynamic.then_some(0);
+            a
+        }
+        Some(code) if dynamic && code >= 2 => {
+            let mut a = Attempt::success(format!("exited with status {code}"));
+            a.weight = Some(i64::from(code) - 2 - i64::from(weight));
+            a
+        }
+        Some(code) => Attempt::failure(format!("exited with status {code}")),
+        None => Attempt::failure("killed by a signal"),
     }
 }

@@ -18,9 +18,7 @@ use ka_lvs::model::LvsModel;
 use ka_lvs::pool::{Effect, Pool, RsCause};
 use ka_lvs::reconcile::{adopt, adopt_new, plan, record, Repairer};
 use ka_lvs::{MemoryBackend, Op, SyncDaemon, SyncRole, Table, Timeouts};
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{channel, Receiver, RecvTimeoutError, Sender};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// Between two comparisons of our services with the kernel's table (at least; a big table is
@@ -258,7 +256,7 @@ struct Lvs {
     repairer: Repairer,
     notifier: Notifier,
     saved_timeouts: Option<Timeouts>,
-    generation: Arc<AtomicU64>,
+    engine: lvs_checks::Engine,
     me: Sender<Cmd>,
     started: Instant,
     dry_run: bool,
@@ -319,6 +317,13 @@ impl Lvs {
             ));
         }
         let notifier = Notifier::new(&cfg, opts.with_vrrp);
+        let engine = match lvs_checks::Engine::start() {
+            Ok(e) => e,
+            Err(e) => {
+                log_lvs(&format!("cannot start the checker engine: {e}"));
+                std::process::exit(1);
+            }
+        };
         let mut me_ = Lvs {
             cfg,
             backend,
@@ -328,7 +333,7 @@ impl Lvs {
             repairer: Repairer::new(),
             notifier,
             saved_timeouts,
-            generation: Arc::new(AtomicU64::new(0)),
+            engine,
             me,
             started: Instant::now(),
             dry_run,
@@ -439,7 +444,6 @@ impl Lvs {
     }
 
     fn spawn_checkers(&self, carried: bool) {
-        let generation = self.generation.load(Ordering::Relaxed);
         let state = self.pool.state();
         let verdicts = |v: usize, r: usize, c: usize| -> (bool, bool) {
             let up = state
@@ -462,11 +466,10 @@ impl Lvs {
             }
         }
         lvs_checks::spawn_all(
+            &self.engine,
             &self.pool.model().virtual_servers,
             &verdicts,
             &self.notifier.policy,
-            generation,
-            &self.generation,
             &self.me,
         );
     }
@@ -569,7 +572,7 @@ impl Lvs {
     fn reload(&mut self, cfg: Config) {
         log_lvs("Reloading");
         log_lvs("Reinitializing ipvs");
-        self.generation.fetch_add(1, Ordering::Relaxed);
+        self.engine.next_generation();
         let (model, warnings) = LvsModel::from_config(&cfg);
         for w in warnings {
             log_lvs(&w);
@@ -604,7 +607,7 @@ impl Lvs {
     }
 
     fn stop(&mut self) {
-        self.generation.fetch_add(1, Ordering::Relaxed);
+        self.engine.next_generation();
         if self.opts.keep_on_stop {
             log_lvs("Stopping: IPVS table left as it is (-I)");
         } else {
@@ -693,7 +696,7 @@ impl Lvs {
             let wait = next_repair.saturating_duration_since(Instant::now());
             match rx.recv_timeout(wait) {
                 Ok(Cmd::Check(report)) => {
-                    let current = self.generation.load(Ordering::Relaxed);
+                    let current = self.engine.generation();
                     let fx = match report {
                         CheckReport::Verdict {
                             generation,

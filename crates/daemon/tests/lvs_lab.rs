@@ -312,3 +312,84 @@ fn the_sync_daemon_follows_the_vrrp_instance() {
     assert!(d.log().contains("StopDaemon(Master)"), "{}", d.log());
     lab.down().expect("teardown");
 }
+
+#[test]
+fn misc_check_exit_codes_dynamic_weights_and_timeouts() {
+    if !require_root_or_skip("misc_check_exit_codes_dynamic_weights_and_timeouts") {
+        return;
+    }
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let lab = Lab::new(LabSpec::new(1)).expect("lab");
+    let rip = lab.router_ip4(1).expect("ip");
+    let vip = lab.vip4();
+    let dir = lab.dir().to_path_buf();
+    // The script's behaviour comes from a file the test writes: an exit code, or "hang".
+    let mode = dir.join("mode");
+    std::fs::write(&mode, "0").expect("mode");
+    let script = lab
+        .write_script(
+            "misc.sh",
+            &format!(
+                "#!/bin/sh\nm=$(cat {})\n[ \"$m\" = hang ] && exec sleep 30\nexit $m\n",
+                mode.display()
+            ),
+        )
+        .expect("script");
+    let conf = format!(
+        "virtual_server {vip} 80 {{\n  delay_loop 1\n  lb_kind NAT\n  protocol TCP\n\
+         real_server {rip} 80 {{\n    weight 1\n    MISC_CHECK {{\n      misc_path \"{}\"\n      misc_timeout 1\n      misc_dynamic\n    }}\n  }}\n}}\n",
+        script.display()
+    );
+    let mut d = lab
+        .start_daemon_with(1, ours(), &conf, &["-C", "--ipvs-backend=memory"])
+        .expect("start");
+    let rs = format!("[{rip}]:tcp:80");
+    let vs = format!("[{vip}]:tcp:80");
+    // Exit 5 with misc_dynamic: up, weight 5 - 2 = 3.
+    std::fs::write(&mode, "5").expect("mode");
+    assert!(
+        wait_until(LONG, || d.log().contains(&format!(
+            "Changing weight from 1 to 3 for active service {rs} of VS {vs}"
+        ))),
+        "{}",
+        d.log()
+    );
+    // A hung script: killed at misc_timeout, a failure (the first failure after a success
+    // counts against retry 0 at once), and the weight it had stays as it was.
+    std::fs::write(&mode, "hang").expect("mode");
+    assert!(
+        wait_until(LONG, || d
+            .log()
+            .contains(&format!("Removing service {rs} from VS {vs}"))),
+        "{}",
+        d.log()
+    );
+    assert!(d.log().contains("timed out"), "{}", d.log());
+    // Exit 0 again: up, the configured weight back.
+    std::fs::write(&mode, "0").expect("mode");
+    assert!(
+        wait_until(LONG, || d
+            .log()
+            .contains(&format!("Adding service {rs} to VS {vs}"))),
+        "{}",
+        d.log()
+    );
+    assert!(
+        wait_until(LONG, || d.log().contains(&format!(
+            "Changing weight from 3 to 1 for active service {rs} of VS {vs}"
+        ))),
+        "{}",
+        d.log()
+    );
+    d.signal(Signal::SIGTERM).expect("term");
+    assert_eq!(
+        d.wait_exit(LONG).and_then(|s| s.code()),
+        Some(0),
+        "{}",
+        d.log()
+    );
+    // No script left running.
+    let left = lab.exec(1, &["pgrep", "-f", "sleep 30"]).expect("pgrep");
+    assert!(String::from_utf8_lossy(&left.stdout).trim().is_empty());
+    lab.down().expect("teardown");
+}
