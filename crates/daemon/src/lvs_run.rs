@@ -68,38 +68,63 @@ pub struct LvsOptions {
     pub with_vrrp: bool,
 }
 
-/// The running LVS thread.
-pub struct LvsHandle {
-    tx: Sender<Cmd>,
-    thread: Option<std::thread::JoinHandle<()>>,
+/// The running LVS side: a thread of this process, or the checker child process.
+pub enum LvsHandle {
+    /// In this process (no VRRP side, or `-C`).
+    Thread {
+        /// Its inbox.
+        tx: Sender<Cmd>,
+        /// The thread.
+        thread: Option<std::thread::JoinHandle<()>>,
+    },
+    /// In a child process supervised by this one (beside the VRRP side).
+    Child(crate::lvs_child::ChildHandle),
 }
 
 impl LvsHandle {
-    /// Hands a reloaded configuration over.
+    /// Hands a reloaded configuration over (the child re-reads the file itself).
     pub fn reload(&self, cfg: &Config) {
-        let _ = self.tx.send(Cmd::Reload(Box::new(cfg.clone())));
+        match self {
+            LvsHandle::Thread { tx, .. } => {
+                let _ = tx.send(Cmd::Reload(Box::new(cfg.clone())));
+            }
+            LvsHandle::Child(c) => c.reload(),
+        }
     }
 
     /// Where the VRRP side reports instance state changes (a send never blocks).
     pub fn state_sender(&self) -> Sender<Cmd> {
-        self.tx.clone()
+        match self {
+            LvsHandle::Thread { tx, .. } => tx.clone(),
+            LvsHandle::Child(c) => c.state_sender(),
+        }
     }
 
     /// Asks for the data dump.
     pub fn dump(&self) {
-        let _ = self.tx.send(Cmd::Dump);
+        match self {
+            LvsHandle::Thread { tx, .. } => {
+                let _ = tx.send(Cmd::Dump);
+            }
+            LvsHandle::Child(c) => c.dump(),
+        }
     }
 
     /// Stops the LVS side and waits (bounded) for it to clean up.
-    pub fn stop(mut self, limit: Duration) {
-        let (tx, rx) = channel();
-        if self.tx.send(Cmd::Stop(tx)).is_ok() {
-            let _ = rx.recv_timeout(limit);
-        }
-        if let Some(t) = self.thread.take() {
-            if t.is_finished() {
-                let _ = t.join();
+    pub fn stop(self, limit: Duration) {
+        match self {
+            LvsHandle::Thread { tx, mut thread } => {
+                let (done_tx, done_rx) = channel();
+                if tx.send(Cmd::Stop(done_tx)).is_ok() {
+                    let _ = done_rx.recv_timeout(limit);
+                }
+                if let Some(t) = thread.take() {
+                    if t.is_finished() {
+                        let _ = t.join();
+                    }
+                }
             }
+            LvsHandle::Child(c) => c.stop(limit),
         }
     }
 }
@@ -147,7 +172,7 @@ pub fn start(cfg: &Config, opts: LvsOptions) -> Result<Option<LvsHandle>, Unavai
             Lvs::start(cfg, backend, opts, me).run(rx);
         })
         .map_err(|e| Unavailable(format!("cannot start the LVS thread: {e}")))?;
-    Ok(Some(LvsHandle {
+    Ok(Some(LvsHandle::Thread {
         tx,
         thread: Some(thread),
     }))
@@ -264,6 +289,31 @@ struct Lvs {
     sync_roles: Vec<SyncRole>,
 }
 
+/// Every checker holds a socket while it runs: raise the soft open-file limit to what the
+/// configuration needs (keepalived's rule: 17 + checkers + 10), up to the hard limit.
+fn raise_open_file_limit(cfg: &Config) {
+    use nix::sys::resource::{getrlimit, setrlimit, Resource};
+    let checkers: u64 = cfg
+        .virtual_servers
+        .iter()
+        .flat_map(|v| &v.real_servers)
+        .map(|r| r.checkers.len() as u64)
+        .sum();
+    let need = 17 + checkers + 10;
+    if let Ok((soft, hard)) = getrlimit(Resource::RLIMIT_NOFILE) {
+        if soft < need {
+            let want = need.min(hard);
+            if let Err(e) = setrlimit(Resource::RLIMIT_NOFILE, want, hard) {
+                log_lvs(&format!("cannot raise the open-file limit to {want}: {e}"));
+            } else if want < need {
+                log_lvs(&format!(
+                    "open-file limit {hard} is below the {need} the checkers need"
+                ));
+            }
+        }
+    }
+}
+
 /// keepalived's line for a failed IPVS command.
 fn error_line(op: &Op, e: &IpvsError) -> String {
     let (name, number) = op.sockopt();
@@ -316,6 +366,7 @@ impl Lvs {
                 "IPVS service {key} already exists in the kernel: adopting it as found"
             ));
         }
+        raise_open_file_limit(&cfg);
         let notifier = Notifier::new(&cfg, opts.with_vrrp);
         let engine = match lvs_checks::Engine::start() {
             Ok(e) => e,

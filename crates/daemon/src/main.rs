@@ -18,6 +18,7 @@ mod env;
 mod firewall;
 mod logging;
 mod lvs_checks;
+mod lvs_child;
 mod lvs_run;
 mod mail;
 mod notify_fifo;
@@ -81,6 +82,15 @@ fn run() -> anyhow::Result<ExitCode> {
         Some("flood-adverts") => return bench::flood::flood_main(&args[2..]),
         _ => {}
     }
+    // The checker child (see lvs_child.rs): the parent's own arguments after a hidden flag.
+    let child_mode = args.get(1).map(String::as_str) == Some(lvs_child::CHILD_FLAG);
+    let args: Vec<String> = if child_mode {
+        std::iter::once(args[0].clone())
+            .chain(args[2..].iter().cloned())
+            .collect()
+    } else {
+        args
+    };
     let cli = Cli::parse_from(&args);
     if cli.config_test.is_none() && !cli.config_json {
         // A daemon: memory matters more than parsing speed from here on.
@@ -157,14 +167,18 @@ fn run() -> anyhow::Result<ExitCode> {
         anyhow::bail!("the configuration cannot run (see the diagnostics above)");
     }
     // -P: the VRRP side alone; -C: the checker (LVS) side alone; neither or both: both.
-    let vrrp_wanted = !cli.check || cli.vrrp;
-    let lvs_wanted = !cli.vrrp || cli.check;
+    let vrrp_wanted = (!cli.check || cli.vrrp) && !child_mode;
+    let lvs_wanted = !cli.vrrp || cli.check || child_mode;
     logging::init(logging::LogConfig {
         console: cli.log_console,
         syslog: !cli.no_syslog,
         facility: logging::facility(cli.log_facility.as_deref()),
     });
-    if !cli.dont_fork {
+    if child_mode {
+        // systemd hears from the parent only.
+        std::env::remove_var("NOTIFY_SOCKET");
+    }
+    if !cli.dont_fork && !child_mode {
         // Before any thread exists.
         nix::unistd::daemon(false, false).context("daemonizing")?;
     }
@@ -174,31 +188,54 @@ fn run() -> anyhow::Result<ExitCode> {
     // ever reaches the signalfd.
     let signals = process::Signals::install().context("blocking signals")?;
     let run_vrrp = vrrp_wanted && !loaded.config.instances.is_empty();
-    let lvs = if lvs_wanted {
-        let opts = lvs_run::LvsOptions {
-            backend: if cli.ipvs_backend == "memory" {
-                lvs_run::BackendKind::Memory
-            } else {
-                lvs_run::BackendKind::Kernel
-            },
-            keep_on_stop: cli.dont_release_ipvs,
-            with_vrrp: run_vrrp,
-        };
-        match lvs_run::start(&loaded.config, opts) {
+    let lvs_opts = lvs_run::LvsOptions {
+        backend: if cli.ipvs_backend == "memory" {
+            lvs_run::BackendKind::Memory
+        } else {
+            lvs_run::BackendKind::Kernel
+        },
+        keep_on_stop: cli.dont_release_ipvs,
+        with_vrrp: run_vrrp || child_mode,
+    };
+    let lvs = if !lvs_wanted || loaded.config.virtual_servers.is_empty() {
+        None
+    } else if run_vrrp {
+        // Beside VRRP: the checker side runs in its own process.
+        let own_args: Vec<String> = args[1..].to_vec();
+        Some(lvs_run::LvsHandle::Child(
+            lvs_child::ChildHandle::start(own_args, !cli.dont_respawn)
+                .context("starting the Healthcheck child")?,
+        ))
+    } else {
+        match lvs_run::start(&loaded.config, lvs_opts) {
             Ok(handle) => handle,
             Err(lvs_run::Unavailable(msg)) => {
                 logging::log_lvs(&msg);
-                if !run_vrrp {
-                    return Ok(ExitCode::from(1));
-                }
-                None
+                // A child that cannot run is not restarted by its parent.
+                return Ok(ExitCode::from(if child_mode {
+                    lvs_child::FATAL_EXIT
+                } else {
+                    1
+                }));
             }
         }
-    } else {
-        None
     };
-    let _checkers_pid = match &lvs {
-        Some(_) => Some(
+    if child_mode {
+        if let Some(handle) = &lvs {
+            // The parent's VRRP states arrive on stdin; when it goes away, so do we.
+            lvs_child::read_states(
+                handle.state_sender(),
+                Box::new(|| {
+                    let _ = nix::sys::signal::kill(
+                        nix::unistd::getpid(),
+                        nix::sys::signal::Signal::SIGTERM,
+                    );
+                }),
+            );
+        }
+    }
+    let _checkers_pid = match (&lvs, run_vrrp) {
+        (Some(_), false) => Some(
             process::PidFiles::write(&[Path::new(
                 cli.checkers_pid
                     .as_deref()
@@ -206,7 +243,7 @@ fn run() -> anyhow::Result<ExitCode> {
             )])
             .context("writing the checkers pid file")?,
         ),
-        None => None,
+        _ => None,
     };
     if run_vrrp {
         return vrrp_run::run(
@@ -221,10 +258,16 @@ fn run() -> anyhow::Result<ExitCode> {
     }
     match lvs {
         Some(handle) => {
-            let _pid = process::PidFiles::write(&[Path::new(
-                cli.pid.as_deref().unwrap_or(process::DEFAULT_PID),
-            )])
-            .context("writing the pid file")?;
+            let _pid = if child_mode {
+                None
+            } else {
+                Some(
+                    process::PidFiles::write(&[Path::new(
+                        cli.pid.as_deref().unwrap_or(process::DEFAULT_PID),
+                    )])
+                    .context("writing the pid file")?,
+                )
+            };
             lvs_run::run_alone(handle, signals, &reload)
         }
         None => {

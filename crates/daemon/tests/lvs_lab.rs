@@ -393,3 +393,75 @@ fn misc_check_exit_codes_dynamic_weights_and_timeouts() {
     assert!(String::from_utf8_lossy(&left.stdout).trim().is_empty());
     lab.down().expect("teardown");
 }
+
+#[test]
+fn a_killed_checker_process_is_restarted_and_vrrp_never_notices() {
+    if !require_root_or_skip("a_killed_checker_process_is_restarted_and_vrrp_never_notices") {
+        return;
+    }
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let lab = Lab::new(LabSpec::new(1)).expect("lab");
+    let vip = lab.vip4();
+    let rip = lab.router_ip4(1).expect("ip");
+    let _responder = lab.listen(1, 8081).expect("responder");
+    let conf = format!(
+        "vrrp_instance VI_1 {{\n  state MASTER\n  interface eth0\n  virtual_router_id 51\n  priority 100\n  \
+         version 3\n  advert_int 0.1\n  virtual_ipaddress {{\n    {vip}/24 dev eth0\n  }}\n}}\n\
+         virtual_server {vip} 80 {{\n  delay_loop 1\n  lb_kind NAT\n  protocol TCP\n\
+         real_server {rip} 8081 {{\n    TCP_CHECK {{\n      connect_timeout 1\n    }}\n  }}\n}}\n"
+    );
+    // Both sides (-P -C): VRRP here, the checkers in a child process.
+    let mut d = lab
+        .start_daemon_with(1, ours(), &conf, &["-C", "--ipvs-backend=memory"])
+        .expect("start");
+    assert!(
+        wait_until(LONG, || lab.has_address(1, &format!("{vip}/24"))),
+        "{}",
+        d.log()
+    );
+    let pidfile = lab.dir().join("r1.check.pid");
+    let child = || -> Option<i32> { read(&pidfile).trim().parse().ok() };
+    assert!(
+        wait_until(LONG, || child().is_some()),
+        "no checker pid file\n{}",
+        d.log()
+    );
+    let first = child().expect("pid");
+    assert_ne!(
+        first as u32,
+        d.pid(),
+        "the checkers run in their own process"
+    );
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(first),
+        nix::sys::signal::Signal::SIGKILL,
+    )
+    .expect("kill the checker child");
+    assert!(
+        wait_until(LONG, || child().is_some_and(|p| p != first)),
+        "not restarted\n{}",
+        d.log()
+    );
+    assert!(d.log().contains("respawning"), "{}", d.log());
+    assert!(
+        lab.has_address(1, &format!("{vip}/24")),
+        "VRRP lost the VIP"
+    );
+    assert!(d.is_running());
+    d.signal(Signal::SIGTERM).expect("term");
+    assert_eq!(
+        d.wait_exit(LONG).and_then(|s| s.code()),
+        Some(0),
+        "{}",
+        d.log()
+    );
+    // The child is gone too.
+    let second = child();
+    assert!(
+        second.is_none()
+            || nix::sys::signal::kill(nix::unistd::Pid::from_raw(second.expect("pid")), None)
+                .is_err(),
+        "the checker child outlived the daemon"
+    );
+    lab.down().expect("teardown");
+}
