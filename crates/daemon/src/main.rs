@@ -80,6 +80,7 @@ fn run() -> anyhow::Result<ExitCode> {
         Some("bench") => return bench::main(&args[1..]),
         Some("demo") => return demo::main(&args[1..]),
         Some("flood-adverts") => return bench::flood::flood_main(&args[2..]),
+        Some("bench-responder") => return bench::responder::main(&args[2..]),
         _ => {}
     }
     // The checker child (see lvs_child.rs): the parent's own arguments after a hidden flag.

@@ -5,9 +5,11 @@
 //! Every scenario builds its own namespace lab (`ka_lab`), so nothing runs in the root
 //! namespace and everything is torn down when the scenario ends, also on error.
 
+pub mod checks;
 pub mod failover;
 pub mod flood;
 pub mod idle;
+pub mod responder;
 pub mod scripts;
 
 use anyhow::{bail, Context, Result};
@@ -175,6 +177,8 @@ pub struct BenchOptions {
     pub rate_window: Duration,
     /// Sampling window of the script-load scenario.
     pub scripts_window: Duration,
+    /// Checker scenario: TCP_CHECKs, HTTP_GETs, window.
+    pub checks: (usize, usize, Duration),
     /// JSON output path.
     pub json: Option<PathBuf>,
     /// keepalived-rs binary (default: this executable).
@@ -271,6 +275,14 @@ pub fn run(opts: &BenchOptions) -> Result<()> {
     }
     if wants(opts, "rate") {
         step("rate", idle::rate(&impls, opts.rate_window), &mut figures);
+    }
+    if wants(opts, "checks") {
+        let (tcp, http, window) = opts.checks;
+        step(
+            "checks",
+            checks::checks(&impls, tcp, http, window),
+            &mut figures,
+        );
     }
     println!("\n== all figures ==");
     print_table(&figures);
@@ -444,7 +456,7 @@ mod tests {
     about = "Lab benchmarks of keepalived-rs against keepalived, in the same run (root)"
 )]
 pub struct BenchCli {
-    /// Scenarios to run (failover, handover, idle, flood, scripts, rate); all by default.
+    /// Scenarios to run (failover, handover, idle, flood, scripts, rate, checks); all by default.
     #[arg(long = "only", value_delimiter = ',')]
     pub only: Vec<String>,
     /// Trials per failover / handover case.
@@ -462,6 +474,15 @@ pub struct BenchCli {
     /// Script-load scenario sampling window, seconds.
     #[arg(long, default_value_t = 20.0)]
     pub scripts_window: f64,
+    /// Checker scenario: TCP_CHECKs at delay_loop 1.
+    #[arg(long, default_value_t = 10_000)]
+    pub checks_tcp: usize,
+    /// Checker scenario: HTTP_GETs at delay_loop 1.
+    #[arg(long, default_value_t = 2_000)]
+    pub checks_http: usize,
+    /// Checker scenario sampling window, seconds.
+    #[arg(long, default_value_t = 20.0)]
+    pub checks_window: f64,
     /// Write every figure as JSON here.
     #[arg(long)]
     pub json: Option<PathBuf>,
@@ -488,6 +509,11 @@ pub fn main(args: &[String]) -> Result<std::process::ExitCode> {
         idle_sizes: cli.idle_sizes,
         rate_window: Duration::from_secs_f64(cli.rate_window.max(1.0)),
         scripts_window: Duration::from_secs_f64(cli.scripts_window.max(1.0)),
+        checks: (
+            cli.checks_tcp,
+            cli.checks_http,
+            Duration::from_secs_f64(cli.checks_window.max(1.0)),
+        ),
         json: cli.json,
         ours,
         keepalived: cli.keepalived,
