@@ -3,9 +3,14 @@
 //! each an async "attempt → verdict" function run by the daemon's checker engine.
 
 pub mod attempt;
+pub mod dns;
+pub mod file;
 pub mod net;
+pub mod ping;
 pub mod schedule;
+pub mod smtp;
 pub mod tcp;
+pub mod udp;
 
 pub use attempt::{Attempt, Outcome};
 pub use net::Connect;

@@ -28,6 +28,9 @@ pub struct Schedule {
     up: bool,
     succeeded_once: bool,
     failures: u32,
+    /// SMTP_CHECK's rule: the count restarts every cycle, with no first-failure shortcut, and
+    /// a checker that is down still makes its re-attempts.
+    reset_each_cycle: bool,
 }
 
 /// What one attempt's result means.
@@ -53,7 +56,14 @@ impl Schedule {
             up,
             succeeded_once,
             failures: 0,
+            reset_each_cycle: false,
         }
+    }
+
+    /// SMTP_CHECK's counting (2.2.7 resets its retry counter at every `delay_loop` cycle).
+    pub fn resetting_each_cycle(mut self) -> Schedule {
+        self.reset_each_cycle = true;
+        self
     }
 
     /// The pause between attempts while the verdict holds (also a suspended checker's pace).
@@ -86,6 +96,21 @@ impl Schedule {
             if !self.up {
                 self.up = true;
                 out.changed = Some(true);
+            }
+            return out;
+        }
+        if self.reset_each_cycle {
+            self.failures += 1;
+            if self.failures > self.timing.retry {
+                out.retries_used = self.failures - 1;
+                self.failures = 0;
+                if self.up {
+                    self.up = false;
+                    out.changed = Some(false);
+                }
+            } else {
+                out.next = self.timing.delay_before_retry;
+                out.retrying = true;
             }
             return out;
         }
@@ -155,6 +180,20 @@ mod tests {
         s.record(true);
         assert_eq!(s.record(false).changed, None);
         assert_eq!(s.record(false).changed, Some(false));
+    }
+
+    #[test]
+    fn smtp_counts_every_cycle_afresh_and_retries_while_down() {
+        let mut s = Schedule::new(timing(1), true, false).resetting_each_cycle();
+        // No first-failure shortcut: retry 1 means two failures.
+        let a = s.record(false);
+        assert_eq!((a.changed, a.next), (None, Duration::from_secs(1)));
+        let b = s.record(false);
+        assert_eq!((b.changed, b.next), (Some(false), Duration::from_secs(2)));
+        // Down: the next cycle still re-attempts after a failure.
+        let c = s.record(false);
+        assert_eq!((c.changed, c.next), (None, Duration::from_secs(1)));
+        assert_eq!(s.record(true).changed, Some(true));
     }
 
     #[test]

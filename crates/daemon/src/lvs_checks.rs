@@ -29,6 +29,8 @@ pub enum CheckReport {
         checker: usize,
         /// Up or down.
         up: bool,
+        /// The mail body, in the checker's words.
+        mail: String,
     },
     /// A dynamic weight contribution changed.
     Weight {
@@ -93,6 +95,10 @@ impl Engine {
 /// How one attempt is made.
 enum Probe {
     Tcp(Connect),
+    Smtp(Connect, Option<String>),
+    Dns(Connect, ka_config::model::lvs::DnsCheck),
+    Udp(Connect, ka_check::udp::UdpSpec),
+    Ping(Connect),
     Misc {
         launch: Launch,
         command: String,
@@ -115,6 +121,8 @@ struct Task {
     report: Sender<super::lvs_run::Cmd>,
     /// `ha_suspend`: checks sleep while this address is not on a local interface.
     suspend_unless_local: Option<IpAddr>,
+    /// `log_all_failures`: every failed attempt while up is logged, not only the verdict.
+    log_all_failures: bool,
 }
 
 /// Whether `addr` is on one of this namespace's interfaces (whoever put it there).
@@ -190,6 +198,10 @@ pub fn spawn_all(
                     warmup: Duration::from_micros(common.warmup_us),
                 };
                 let (up, ran) = verdicts(v, r, c);
+                let mut schedule = Schedule::new(timing, up, ran);
+                if matches!(probe, Probe::Smtp(..)) && ka_check::smtp::RESETS_RETRIES_EACH_CYCLE {
+                    schedule = schedule.resetting_each_cycle();
+                }
                 let task = Task {
                     generation,
                     vs: v,
@@ -198,7 +210,8 @@ pub fn spawn_all(
                     rs_name: rs.name.clone(),
                     vs_name: vs.name.clone(),
                     probe,
-                    schedule: Schedule::new(timing, up, ran),
+                    schedule,
+                    log_all_failures: common.log_all_failures,
                     report: report.clone(),
                     suspend_unless_local: suspend_address(vs),
                 };
@@ -208,6 +221,144 @@ pub fn spawn_all(
             }
         }
     }
+}
+
+/// One FILE_CHECK: where its verdict goes and how the file's value is weighed.
+struct FileCheck {
+    vs: usize,
+    rs: usize,
+    checker: usize,
+    rs_name: String,
+    track_file: String,
+    weight: i64,
+    reverse: bool,
+}
+
+/// FILE_CHECKs: one watcher for every tracked file they name; a value is known at once (no
+/// alpha, no retry), so the first verdicts are sent before any network check runs.
+pub fn spawn_file_checks(
+    engine: &Engine,
+    servers: &[VsModel],
+    track_files: &[ka_config::model::TrackFile],
+    report: &Sender<super::lvs_run::Cmd>,
+) {
+    let generation = engine.generation();
+    let mut checks: Vec<(usize, FileCheck)> = Vec::new();
+    let mut files: Vec<ka_check::file::WatchedFile> = Vec::new();
+    for (v, vs) in servers.iter().enumerate() {
+        for (r, rs) in vs.real_servers.iter().enumerate() {
+            for (c, checker) in rs.checkers.iter().enumerate() {
+                let CheckerKind::File {
+                    track_file: Some(name),
+                    weight,
+                    reverse,
+                } = &checker.config.kind
+                else {
+                    continue;
+                };
+                let Some((id, tf)) = track_files
+                    .iter()
+                    .enumerate()
+                    .find(|(_, t)| &t.name == name)
+                else {
+                    log_lvs(&format!("FILE_CHECK for {}: no track_file {name}", rs.name));
+                    continue;
+                };
+                let Some(path) = &tf.file else { continue };
+                if !files.iter().any(|f| f.id == id) {
+                    files.push(ka_check::file::WatchedFile {
+                        id,
+                        path: path.into(),
+                    });
+                }
+                let (weight, reverse) = ka_check::file::effective_weight(
+                    *weight,
+                    *reverse,
+                    tf.weight,
+                    tf.weight_reverse,
+                );
+                checks.push((
+                    id,
+                    FileCheck {
+                        vs: v,
+                        rs: r,
+                        checker: c,
+                        rs_name: rs.name.clone(),
+                        track_file: name.clone(),
+                        weight,
+                        reverse,
+                    },
+                ));
+            }
+        }
+    }
+    if checks.is_empty() {
+        return;
+    }
+    let mut watcher = match ka_check::file::FileWatcher::start(files) {
+        Ok(w) => w,
+        Err(e) => {
+            log_lvs(&format!("FILE_CHECK: cannot watch the files: {e}"));
+            return;
+        }
+    };
+    let n_checks = checks.len();
+    let report = report.clone();
+    let send = move |id: usize, value: i64, last: &mut Vec<Option<bool>>| {
+        for (n, (fid, fc)) in checks.iter().enumerate() {
+            if *fid != id {
+                continue;
+            }
+            let v = ka_check::file::verdict(value, fc.weight, fc.reverse);
+            if last[n] != Some(v.up) {
+                if last[n].is_some() || !v.up {
+                    log_lvs(&if v.up {
+                        ka_check::file::leaving_fault_line(&fc.rs_name, &fc.track_file)
+                    } else {
+                        ka_check::file::fault_line(&fc.rs_name, &fc.track_file)
+                    });
+                }
+                last[n] = Some(v.up);
+                let _ = report.send(super::lvs_run::Cmd::Check(CheckReport::Verdict {
+                    generation,
+                    vs: fc.vs,
+                    rs: fc.rs,
+                    checker: fc.checker,
+                    up: v.up,
+                    mail: mail_text("FILE_CHECK", v.up, "tracked file"),
+                }));
+            }
+            let _ = report.send(super::lvs_run::Cmd::Check(CheckReport::Weight {
+                generation,
+                vs: fc.vs,
+                rs: fc.rs,
+                checker: fc.checker,
+                delta: v.weight_delta,
+            }));
+        }
+    };
+    let initial: Vec<(usize, i64)> = watcher.initial().to_vec();
+    let mut retire = engine.generation.subscribe();
+    engine.handle.spawn(async move {
+        let mut last: Vec<Option<bool>> = vec![None; n_checks];
+        for (id, value) in initial {
+            send(id, value, &mut last);
+        }
+        loop {
+            tokio::select! {
+                batch = watcher.next() => {
+                    let Some(batch) = batch else { return };
+                    for e in batch {
+                        match e {
+                            ka_check::file::FileEvent::Value { id, value } => send(id, value, &mut last),
+                            ka_check::file::FileEvent::Log(l) => log_lvs(&l),
+                        }
+                    }
+                }
+                _ = retire.changed() => return,
+            }
+        }
+    });
 }
 
 /// The probe of a configured checker, or None (logged) for kinds not built yet.
@@ -222,6 +373,21 @@ fn probe_for(
     let common = &checker.common;
     match &checker.kind {
         CheckerKind::Tcp => Some(Probe::Tcp(Connect::from_common(common, addr, port))),
+        CheckerKind::Smtp { helo_name } => Some(Probe::Smtp(
+            Connect::from_common(common, addr, port),
+            helo_name.clone(),
+        )),
+        CheckerKind::Dns(d) => Some(Probe::Dns(
+            Connect::from_common(common, addr, port),
+            d.clone(),
+        )),
+        CheckerKind::Udp(u) => Some(Probe::Udp(
+            Connect::from_common(common, addr, port),
+            ka_check::udp::UdpSpec::from_config(u),
+        )),
+        CheckerKind::Ping => Some(Probe::Ping(Connect::from_common(common, addr, port))),
+        // FILE_CHECK is event-driven: see `spawn_file_checks`.
+        CheckerKind::File { .. } => None,
         CheckerKind::Misc(m) => {
             let script = m.script.as_ref()?;
             let launch = policy.launch(script)?;
@@ -311,6 +477,7 @@ async fn run(mut task: Task, first: Duration, mut retire: watch::Receiver<u64>) 
                     rs: task.rs,
                     checker: task.checker,
                     up,
+                    mail: mail_text(kind_name(&task.probe), up, &attempt.reason),
                 }));
         }
         if let Some(d) = attempt.weight {
@@ -334,7 +501,29 @@ async fn run(mut task: Task, first: Duration, mut retire: watch::Receiver<u64>) 
 fn kind_name(p: &Probe) -> &'static str {
     match p {
         Probe::Tcp(_) => "TCP_CHECK",
+        Probe::Smtp(..) => "SMTP_CHECK",
+        Probe::Dns(..) => "DNS_CHECK",
+        Probe::Udp(..) => "UDP_CHECK",
+        Probe::Ping(_) => "PING_CHECK",
         Probe::Misc { .. } => "MISC_CHECK",
+    }
+}
+
+/// The mail body of a verdict, in the checker's words.
+pub fn mail_text(kind: &str, up: bool, reason: &str) -> String {
+    match (kind, up) {
+        ("TCP_CHECK", true) => "=> TCP CHECK succeed on service <=".into(),
+        ("TCP_CHECK", false) => "=> TCP CHECK failed on service <=".into(),
+        ("SMTP_CHECK", true) => ka_check::smtp::mail_up().into(),
+        ("SMTP_CHECK", false) => ka_check::smtp::mail_down(reason),
+        ("DNS_CHECK", true) => ka_check::dns::mail_up().into(),
+        ("DNS_CHECK", false) => ka_check::dns::mail_down().into(),
+        ("UDP_CHECK", true) => ka_check::udp::mail_up().into(),
+        ("UDP_CHECK", false) => ka_check::udp::mail_down().into(),
+        ("PING_CHECK", true) => ka_check::ping::mail_up().into(),
+        ("PING_CHECK", false) => ka_check::ping::mail_down().into(),
+        (_, true) => "=> CHECK succeed on service <=".into(),
+        (_, false) => format!("=> CHECK failed on service : {reason} <="),
     }
 }
 
@@ -344,33 +533,97 @@ fn log_attempt(
     was_up: bool,
     outcome: &ka_check::schedule::Outcome,
 ) {
-    let rs = &task.rs_name;
-    match &task.probe {
+    let rs = task.rs_name.as_str();
+    let vs = task.vs_name.as_str();
+    let went_up = attempt.ok() && outcome.changed == Some(true);
+    let went_down = outcome.changed == Some(false);
+    // A failed attempt of an up checker that did not (yet) change the verdict.
+    let plain_failure = !attempt.ok() && was_up && !went_down && task.log_all_failures;
+    let retries = outcome.retries_used;
+    let line: Option<String> = match &task.probe {
         Probe::Tcp(_) => {
-            if attempt.ok() && outcome.changed == Some(true) {
-                log_lvs(&format!("TCP connection to {rs} success."));
-            } else if outcome.changed == Some(false) {
-                if outcome.retries_used == 0 {
-                    log_lvs(&format!("TCP_CHECK on service {rs} failed."));
+            if went_up {
+                Some(format!("TCP connection to {rs} success."))
+            } else if went_down {
+                Some(if retries == 0 {
+                    format!("TCP_CHECK on service {rs} failed.")
                 } else {
-                    log_lvs(&format!(
-                        "TCP_CHECK on service {rs} failed after {} retries.",
-                        outcome.retries_used
-                    ));
-                }
+                    format!("TCP_CHECK on service {rs} failed after {retries} retries.")
+                })
+            } else if plain_failure {
+                Some(if attempt.reason == "Timeout connecting" {
+                    format!("TCP connection to {rs} timeout.")
+                } else {
+                    format!("TCP connection to {rs} failed.")
+                })
+            } else {
+                None
+            }
+        }
+        Probe::Smtp(..) => {
+            if went_up {
+                Some(ka_check::smtp::up_line(rs))
+            } else if went_down || (!attempt.ok() && task.log_all_failures) {
+                Some(ka_check::smtp::failure_line(&attempt.reason))
+            } else {
+                None
+            }
+        }
+        Probe::Dns(..) => {
+            if went_up {
+                ka_check::dns::up_line(rs)
+            } else if went_down {
+                Some(ka_check::dns::down_line(
+                    rs,
+                    &attempt.reason,
+                    (retries > 0).then_some(retries),
+                ))
+            } else if plain_failure {
+                Some(ka_check::dns::log_line(rs, &attempt.reason, None))
+            } else {
+                None
+            }
+        }
+        Probe::Udp(..) => {
+            if went_up {
+                Some(ka_check::udp::up_line(rs))
+            } else if went_down {
+                Some(ka_check::udp::down_line(rs, retries))
+            } else if plain_failure {
+                Some(ka_check::udp::failure_line(rs, &attempt.reason))
+            } else {
+                None
+            }
+        }
+        Probe::Ping(_) => {
+            if went_up {
+                Some(ka_check::ping::up_line(rs))
+            } else if went_down {
+                Some(ka_check::ping::down_line(rs, vs, retries))
+            } else if plain_failure {
+                Some(ka_check::ping::failure_line(rs, vs, &attempt.reason))
+            } else {
+                None
             }
         }
         Probe::Misc { command, .. } => {
-            let who = format!("[{rs} VS {}] by [{command}]", task.vs_name);
+            let who = format!("[{rs} VS {vs}] by [{command}]");
             if attempt.ok() && !was_up {
-                log_lvs(&format!("Misc check for {who} succeeded."));
-            } else if outcome.changed == Some(false) {
-                log_lvs(&format!(
-                    "Misc check for {who} failed ({}).",
+                Some(format!("Misc check for {who} succeeded."))
+            } else if went_down {
+                Some(format!("Misc check for {who} failed ({}).", attempt.reason))
+            } else if plain_failure {
+                Some(format!(
+                    "Misc check for {who} failed, will retry ({}).",
                     attempt.reason
-                ));
+                ))
+            } else {
+                None
             }
         }
+    };
+    if let Some(l) = line {
+        log_lvs(&l);
     }
 }
 
@@ -378,6 +631,10 @@ fn log_attempt(
 async fn attempt(task: &Task) -> Attempt {
     match &task.probe {
         Probe::Tcp(c) => ka_check::tcp::check(c).await,
+        Probe::Smtp(c, helo) => ka_check::smtp::check(c, helo.as_deref()).await,
+        Probe::Dns(c, d) => ka_check::dns::check(c, d).await,
+        Probe::Udp(c, u) => ka_check::udp::check(c, u).await,
+        Probe::Ping(c) => ka_check::ping::check(c).await,
         Probe::Misc {
             launch,
             timeout,

@@ -183,6 +183,8 @@ struct Notifier {
     fifos: NotifyFifos,
     policy: ScriptPolicy,
     mailer: Option<(Mailer, String)>,
+    /// The last checker verdict's mail body per (virtual server, real server) name.
+    mail_bodies: std::collections::HashMap<(String, String), String>,
 }
 
 impl Notifier {
@@ -195,6 +197,7 @@ impl Notifier {
                 Mailer::start(m).ok().map(|mailer| (mailer, router_id))
             }),
             policy,
+            mail_bodies: Default::default(),
         }
     }
 
@@ -237,18 +240,22 @@ impl Notifier {
                         self.run_script(s);
                     }
                     if let (true, Some((mailer, router_id))) = (n.smtp_alert, &self.mailer) {
+                        let from_checker = self
+                            .mail_bodies
+                            .get(&(n.vs_name.clone(), n.rs_name.clone()))
+                            .cloned();
                         let body = match (n.cause, n.up) {
-                            (RsCause::Check, true) => "=> CHECK succeed on service <=",
-                            (RsCause::Check, false) => "=> CHECK failed on service <=",
-                            (RsCause::Removed, _) => "=> Removing <=",
-                            (RsCause::Shutdown, _) => "=> Shutting down <=",
+                            (RsCause::Check, up) => from_checker
+                                .unwrap_or_else(|| crate::lvs_checks::mail_text("", up, "")),
+                            (RsCause::Removed, _) => "=> Removing <=".into(),
+                            (RsCause::Shutdown, _) => "=> Shutting down <=".into(),
                         };
                         mailer.alert(
                             format!(
                                 "[{router_id}] Realserver {} of virtual server {} - {state}",
                                 n.rs_name, n.vs_name
                             ),
-                            body.to_string(),
+                            body,
                         );
                     }
                 }
@@ -287,6 +294,38 @@ struct Lvs {
     dry_run: bool,
     /// Sync daemons we started (stopped at exit).
     sync_roles: Vec<SyncRole>,
+    /// `ping_group_range` as it was before we widened it for PING_CHECK (restored at exit).
+    ping_range: Option<String>,
+}
+
+/// PING_CHECK needs ping sockets: widen `net.ipv4.ping_group_range` as keepalived does (fresh
+/// namespaces say "1 0": nobody). Returns the value to restore at exit.
+fn allow_ping_sockets(cfg: &Config) -> Option<String> {
+    let any_ping = cfg
+        .virtual_servers
+        .iter()
+        .flat_map(|v| &v.real_servers)
+        .flat_map(|r| &r.checkers)
+        .any(|c| matches!(c.kind, ka_config::model::lvs::CheckerKind::Ping));
+    if !any_ping {
+        return None;
+    }
+    match ka_check::ping::ensure_ping_group_range() {
+        Ok(Some(prev)) => {
+            if let Some(w) = ka_check::ping::widening_warning(&prev) {
+                log_lvs(&w);
+            }
+            Some(prev)
+        }
+        Ok(None) => None,
+        Err(e) => {
+            log_lvs(&format!(
+                "PING_CHECK: cannot allow ping sockets ({}): {e}",
+                ka_check::ping::PING_GROUP_RANGE
+            ));
+            None
+        }
+    }
 }
 
 /// Every checker holds a socket while it runs: raise the soft open-file limit to what the
@@ -389,7 +428,9 @@ impl Lvs {
             started: Instant::now(),
             dry_run,
             sync_roles: Vec::new(),
+            ping_range: None,
         };
+        me_.ping_range = allow_ping_sockets(&me_.cfg);
         me_.notifier.logs(&fx);
         let t0 = Instant::now();
         let sent0 = me_.backend.messages_sent();
@@ -521,6 +562,12 @@ impl Lvs {
             &self.pool.model().virtual_servers,
             &verdicts,
             &self.notifier.policy,
+            &self.me,
+        );
+        lvs_checks::spawn_file_checks(
+            &self.engine,
+            &self.pool.model().virtual_servers,
+            &self.cfg.track_files,
             &self.me,
         );
     }
@@ -692,6 +739,9 @@ impl Lvs {
             }
         }
         self.notifier.fifos.stop();
+        if let Some(prev) = self.ping_range.take() {
+            ka_check::ping::restore_ping_group_range(&prev);
+        }
     }
 
     fn dump_data(&self) {
@@ -755,7 +805,17 @@ impl Lvs {
                             rs,
                             checker,
                             up,
-                        } if generation == current => self.pool.checker_result(vs, rs, checker, up),
+                            mail,
+                        } if generation == current => {
+                            if let Some(v) = self.pool.model().virtual_servers.get(vs) {
+                                if let Some(r) = v.real_servers.get(rs) {
+                                    self.notifier
+                                        .mail_bodies
+                                        .insert((v.name.clone(), r.name.clone()), mail);
+                                }
+                            }
+                            self.pool.checker_result(vs, rs, checker, up)
+                        }
                         CheckReport::Weight {
                             generation,
                             vs,

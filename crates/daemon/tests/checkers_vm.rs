@@ -27,6 +27,18 @@ fn table(stdout: &str, name: &str) -> Vec<String> {
 const CONF: &str = r#"global_defs {
   router_id vm
 }
+track_file f_up {
+  file /tmp/f_up
+  weight 0
+}
+track_file f_down {
+  file /tmp/f_down
+  weight 0
+}
+track_file f_weight {
+  file /tmp/f_weight
+  weight 2
+}
 virtual_server 198.51.100.1 80 {
   delay_loop 1
   lb_algo rr
@@ -68,11 +80,106 @@ virtual_server 198.51.100.2 80 {
     }
   }
 }
+virtual_server 198.51.100.3 25 {
+  delay_loop 1
+  lb_algo rr
+  lb_kind NAT
+  protocol TCP
+  # SMTP_CHECK: a server, and a closed port (retry 0: one failed cycle).
+  real_server 192.0.2.10 25 {
+    SMTP_CHECK {
+      connect_timeout 1
+      retry 0
+    }
+  }
+  real_server 192.0.2.10 26 {
+    SMTP_CHECK {
+      connect_timeout 1
+      retry 0
+    }
+  }
+}
+virtual_server 198.51.100.4 7 {
+  delay_loop 1
+  lb_algo rr
+  lb_kind NAT
+  protocol UDP
+  # UDP_CHECK: an echo, and a closed port (ICMP port unreachable).
+  real_server 192.0.2.10 7 {
+    UDP_CHECK {
+      connect_timeout 1
+    }
+  }
+  real_server 192.0.2.10 9 {
+    UDP_CHECK {
+      connect_timeout 1
+    }
+  }
+}
+virtual_server 198.51.100.5 53 {
+  delay_loop 1
+  lb_algo rr
+  lb_kind NAT
+  protocol UDP
+  # DNS_CHECK: a server, and a closed port.
+  real_server 192.0.2.10 53 {
+    DNS_CHECK {
+      connect_timeout 1
+      retry 0
+    }
+  }
+  real_server 192.0.2.10 54 {
+    DNS_CHECK {
+      connect_timeout 1
+      retry 0
+    }
+  }
+}
+virtual_server 198.51.100.6 80 {
+  delay_loop 1
+  lb_algo rr
+  lb_kind DR
+  protocol TCP
+  # PING_CHECK: a local address, and one routed into a dummy interface.
+  real_server 192.0.2.10 80 {
+    PING_CHECK {
+      connect_timeout 1
+    }
+  }
+  real_server 203.0.113.5 80 {
+    PING_CHECK {
+      connect_timeout 1
+    }
+  }
+}
+virtual_server 198.51.100.7 80 {
+  delay_loop 1
+  lb_algo rr
+  lb_kind DR
+  protocol TCP
+  # FILE_CHECK: 0 (up), 1 (down with weight 0), 3 x weight 2 added to weight 1.
+  real_server 192.0.2.10 80 {
+    FILE_CHECK {
+      track_file f_up
+    }
+  }
+  real_server 192.0.2.11 80 {
+    FILE_CHECK {
+      track_file f_down
+    }
+  }
+  real_server 192.0.2.12 80 {
+    FILE_CHECK {
+      track_file f_weight
+    }
+  }
+}
 "#;
 
 const SCRIPT: &str = r#"
 set -u
 mkdir -p /www && echo hi > /www/index.html
+echo 0 > /tmp/f_up; echo 1 > /tmp/f_down; echo 3 > /tmp/f_weight
 run() { # run NAME NS CMD...
   name=$1; ns=$2; shift 2
   ip netns add $ns
@@ -80,8 +187,11 @@ run() { # run NAME NS CMD...
   ip -n $ns link add d0 type dummy
   ip -n $ns link set d0 up
   for a in 10 11 12; do ip -n $ns addr add 192.0.2.$a/32 dev d0; done
+  ip -n $ns route add 203.0.113.0/24 dev d0
   ip netns exec $ns busybox httpd -f -p 192.0.2.10:80 -h /www &
   H=$!
+  ip netns exec $ns ./keepalived-rs bench-responder --smtp 25 --udp 7 --dns 53 > /dev/null &
+  R=$!
   sleep 0.5
   ip netns exec $ns "$@" -f /payload/checkers.conf -p /tmp/$ns.pid -c /tmp/$ns.cpid > /tmp/$ns.log 2>&1 &
   P=$!
@@ -90,7 +200,7 @@ run() { # run NAME NS CMD...
   echo "--- $name"
   ip netns exec $ns ipvsadm -Sn
   kill -TERM $P; wait $P
-  kill $H
+  kill $H $R
   echo "--- $name-log"
   cat /tmp/$ns.log
 }
@@ -122,8 +232,25 @@ fn checkers_leave_the_same_pool_as_keepalived() {
         "-a -t 198.51.100.1:80 -r 192.0.2.10:80 -g -w 1",
         "-a -t 198.51.100.2:80 -r 192.0.2.10:80 -g -w 1",
         "-a -t 198.51.100.2:80 -r 192.0.2.12:80 -g -w 5",
+        "-a -t 198.51.100.3:25 -r 192.0.2.10:25 -m -w 1",
+        "-a -u 198.51.100.4:7 -r 192.0.2.10:7 -m -w 1",
+        "-a -u 198.51.100.5:53 -r 192.0.2.10:53 -m -w 1",
+        "-a -t 198.51.100.6:80 -r 192.0.2.10:80 -g -w 1",
+        "-a -t 198.51.100.7:80 -r 192.0.2.10:80 -g -w 1",
+        "-a -t 198.51.100.7:80 -r 192.0.2.12:80 -g -w 7",
     ] {
         assert!(ours.iter().any(|l| l == want), "missing {want}\n{out}");
     }
-    assert!(!ours.iter().any(|l| l.contains("192.0.2.11")), "{out}");
+    for gone in [
+        "192.0.2.11",
+        "192.0.2.10:26",
+        "192.0.2.10:9 ",
+        "192.0.2.10:54",
+        "203.0.113.5",
+    ] {
+        assert!(
+            !ours.iter().any(|l| l.contains(gone)),
+            "{gone} still in\n{out}"
+        );
+    }
 }

@@ -1,5 +1,6 @@
-//! `keepalived-rs bench-responder --tcp PORT --http PORT`: the real servers of the checker
-//! benchmark. One tokio runtime accepts on 0.0.0.0 (every address routed `local` in the
+//! `keepalived-rs bench-responder [--tcp PORT] [--http PORT] [--smtp PORT] [--udp PORT]
+//! [--dns PORT]`: the real servers of the checker benchmark and of the checker tests in the VM
+//! (whose guest has no other SMTP, DNS or UDP servers). One tokio runtime accepts on 0.0.0.0 (every address routed `local` in the
 //! namespace is served): TCP connections are closed at once; HTTP requests get a small `200 OK`
 //! after the request head, then the server closes. Every second it prints `conns N` (the
 //! connections accepted in that second), which the benchmark reads as checks per second.
@@ -14,6 +15,41 @@ use tokio::net::TcpListener;
 
 /// The HTTP reply: a fixed body, so its MD5 is known (`ok`).
 pub const BODY: &[u8] = b"ok";
+
+/// A polite SMTP server: banner, HELO, QUIT.
+async fn serve_smtp(s: tokio::net::TcpStream) {
+    use tokio::io::AsyncBufReadExt;
+    let (r, mut w) = s.into_split();
+    let mut lines = tokio::io::BufReader::new(r).lines();
+    if w.write_all(b"220 responder ESMTP\r\n").await.is_err() {
+        return;
+    }
+    while let Ok(Ok(Some(line))) =
+        tokio::time::timeout(Duration::from_secs(5), lines.next_line()).await
+    {
+        let upper = line.to_ascii_uppercase();
+        let reply: &[u8] = if upper.starts_with("QUIT") {
+            b"221 bye\r\n"
+        } else {
+            b"250 ok\r\n"
+        };
+        if w.write_all(reply).await.is_err() || upper.starts_with("QUIT") {
+            return;
+        }
+    }
+}
+
+/// Answers every query with NOERROR and no records (what DNS_CHECK needs: ID, QR, RCODE).
+fn dns_answer(query: &[u8]) -> Option<Vec<u8>> {
+    if query.len() < 12 {
+        return None;
+    }
+    let mut a = query.to_vec();
+    a[2] = 0x80 | (query[2] & 0x01); // QR=1, RD copied
+    a[3] = 0x80; // RA=1, RCODE 0
+    a[6..12].copy_from_slice(&[0, 0, 0, 0, 0, 0]);
+    Some(a)
+}
 
 async fn serve_http(mut s: tokio::net::TcpStream) {
     let mut buf = [0u8; 2048];
@@ -40,15 +76,19 @@ async fn serve_http(mut s: tokio::net::TcpStream) {
 
 /// Entry point.
 pub fn main(args: &[String]) -> Result<ExitCode> {
-    let mut tcp = None;
-    let mut http = None;
+    let (mut tcp, mut http, mut smtp, mut udp, mut dns) = (None, None, None, None, None);
     let mut it = args.iter();
     while let Some(a) = it.next() {
+        let port = it.clone().next().and_then(|v| v.parse::<u16>().ok());
         match a.as_str() {
-            "--tcp" => tcp = it.next().and_then(|v| v.parse::<u16>().ok()),
-            "--http" => http = it.next().and_then(|v| v.parse::<u16>().ok()),
-            _ => {}
+            "--tcp" => tcp = port,
+            "--http" => http = port,
+            "--smtp" => smtp = port,
+            "--udp" => udp = port,
+            "--dns" => dns = port,
+            _ => continue,
         }
+        it.next();
     }
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -77,6 +117,40 @@ pub fn main(args: &[String]) -> Result<ExitCode> {
                 while let Ok((s, _)) = l.accept().await {
                     c.fetch_add(1, Ordering::Relaxed);
                     tokio::spawn(serve_http(s));
+                }
+            });
+        }
+        if let Some(port) = smtp {
+            let l = TcpListener::bind(("0.0.0.0", port))
+                .await
+                .context("bind smtp")?;
+            let c = Arc::clone(&count);
+            tokio::spawn(async move {
+                while let Ok((s, _)) = l.accept().await {
+                    c.fetch_add(1, Ordering::Relaxed);
+                    tokio::spawn(serve_smtp(s));
+                }
+            });
+        }
+        for (port, is_dns) in [(udp, false), (dns, true)] {
+            let Some(port) = port else { continue };
+            let sock = tokio::net::UdpSocket::bind(("0.0.0.0", port))
+                .await
+                .context("bind udp")?;
+            let c = Arc::clone(&count);
+            tokio::spawn(async move {
+                let mut buf = [0u8; 2048];
+                while let Ok((n, from)) = sock.recv_from(&mut buf).await {
+                    c.fetch_add(1, Ordering::Relaxed);
+                    let q = buf.get(..n).unwrap_or_default();
+                    let reply = if is_dns {
+                        dns_answer(q)
+                    } else {
+                        Some(q.to_vec())
+                    };
+                    if let Some(r) = reply {
+                        let _ = sock.send_to(&r, from).await;
+                    }
                 }
             });
         }
