@@ -5,11 +5,14 @@
 pub mod attempt;
 pub mod dns;
 pub mod file;
+pub mod genhash;
+pub mod http;
 pub mod net;
 pub mod ping;
 pub mod schedule;
 pub mod smtp;
 pub mod tcp;
+pub mod tls;
 pub mod udp;
 
 pub use attempt::{Attempt, Outcome};

@@ -99,6 +99,12 @@ enum Probe {
     Dns(Connect, ka_config::model::lvs::DnsCheck),
     Udp(Connect, ka_check::udp::UdpSpec),
     Ping(Connect),
+    Http {
+        c: Connect,
+        spec: Box<ka_check::http::HttpSpec>,
+        state: Box<ka_check::http::HttpState>,
+        tls: Option<ka_check::tls::TlsContext>,
+    },
     Misc {
         launch: Launch,
         command: String,
@@ -172,6 +178,7 @@ pub fn spawn_all(
     servers: &[VsModel],
     verdicts: &dyn Fn(usize, usize, usize) -> (bool, bool),
     policy: &ScriptPolicy,
+    tls: Option<&ka_check::tls::TlsContext>,
     report: &Sender<super::lvs_run::Cmd>,
 ) {
     let generation = engine.generation();
@@ -180,16 +187,6 @@ pub fn spawn_all(
         for (r, rs) in vs.real_servers.iter().enumerate() {
             for (c, checker) in rs.checkers.iter().enumerate() {
                 salt += 1;
-                let Some(probe) = probe_for(
-                    &checker.config,
-                    rs.key.addr,
-                    rs.key.port,
-                    rs.weight,
-                    vs,
-                    policy,
-                ) else {
-                    continue;
-                };
                 let common = &checker.config.common;
                 let timing = Timing {
                     delay_loop: Duration::from_micros(common.delay_loop_us.max(1)),
@@ -198,6 +195,42 @@ pub fn spawn_all(
                     warmup: Duration::from_micros(common.warmup_us),
                 };
                 let (up, ran) = verdicts(v, r, c);
+                let probe = match &checker.config.kind {
+                    CheckerKind::Http(h) | CheckerKind::Ssl(h) => {
+                        let is_tls = matches!(checker.config.kind, CheckerKind::Ssl(_));
+                        let spec = ka_check::http::HttpSpec::new(
+                            h,
+                            is_tls,
+                            rs.virtualhost.as_deref(),
+                            vs.virtualhost.as_deref(),
+                            timing.delay_loop,
+                        );
+                        for w in &spec.warnings {
+                            log_lvs(&format!(
+                                "{} for {}: {w}",
+                                ka_lvs::model::checker_kind_name(&checker.config.kind),
+                                rs.name
+                            ));
+                        }
+                        Some(Probe::Http {
+                            c: Connect::from_common(common, rs.key.addr, rs.key.port),
+                            spec: Box::new(spec),
+                            state: Box::new(ka_check::http::HttpState::new(timing, up, ran)),
+                            tls: if is_tls { tls.cloned() } else { None },
+                        })
+                    }
+                    _ => probe_for(
+                        &checker.config,
+                        rs.key.addr,
+                        rs.key.port,
+                        rs.weight,
+                        vs,
+                        policy,
+                    ),
+                };
+                let Some(probe) = probe else {
+                    continue;
+                };
                 let mut schedule = Schedule::new(timing, up, ran);
                 if matches!(probe, Probe::Smtp(..)) && ka_check::smtp::RESETS_RETRIES_EACH_CYCLE {
                     schedule = schedule.resetting_each_cycle();
@@ -451,7 +484,7 @@ async fn run(mut task: Task, first: Duration, mut retire: watch::Receiver<u64>) 
                 suspended = false;
             }
         }
-        let attempt = attempt(&task).await;
+        let attempt = attempt(&mut task.probe).await;
         if *retire.borrow() != task.generation {
             return;
         }
@@ -465,10 +498,29 @@ async fn run(mut task: Task, first: Duration, mut retire: watch::Receiver<u64>) 
             wait = task.schedule.delay_loop();
             continue;
         }
-        let was_up = task.schedule.up();
-        let outcome = task.schedule.record(attempt.ok());
-        log_attempt(&task, &attempt, was_up, &outcome);
-        if let Some(up) = outcome.changed {
+        let (changed, next, mail) = match &mut task.probe {
+            Probe::Http { spec, state, .. } => {
+                let step = state.record(
+                    spec,
+                    &attempt,
+                    &task.rs_name,
+                    &task.vs_name,
+                    task.log_all_failures,
+                );
+                for l in &step.lines {
+                    log_lvs(l);
+                }
+                let mail = step.mail.map(str::to_string);
+                (step.changed, step.next, mail)
+            }
+            _ => {
+                let was_up = task.schedule.up();
+                let outcome = task.schedule.record(attempt.ok());
+                log_attempt(&task, &attempt, was_up, &outcome);
+                (outcome.changed, outcome.next, None)
+            }
+        };
+        if let Some(up) = changed {
             let _ = task
                 .report
                 .send(super::lvs_run::Cmd::Check(CheckReport::Verdict {
@@ -477,7 +529,8 @@ async fn run(mut task: Task, first: Duration, mut retire: watch::Receiver<u64>) 
                     rs: task.rs,
                     checker: task.checker,
                     up,
-                    mail: mail_text(kind_name(&task.probe), up, &attempt.reason),
+                    mail: mail
+                        .unwrap_or_else(|| mail_text(kind_name(&task.probe), up, &attempt.reason)),
                 }));
         }
         if let Some(d) = attempt.weight {
@@ -494,7 +547,7 @@ async fn run(mut task: Task, first: Duration, mut retire: watch::Receiver<u64>) 
                     }));
             }
         }
-        wait = outcome.next;
+        wait = next;
     }
 }
 
@@ -505,6 +558,8 @@ fn kind_name(p: &Probe) -> &'static str {
         Probe::Dns(..) => "DNS_CHECK",
         Probe::Udp(..) => "UDP_CHECK",
         Probe::Ping(_) => "PING_CHECK",
+        Probe::Http { tls: Some(_), .. } => "SSL_GET",
+        Probe::Http { .. } => "HTTP_GET",
         Probe::Misc { .. } => "MISC_CHECK",
     }
 }
@@ -606,6 +661,8 @@ fn log_attempt(
                 None
             }
         }
+        // HttpState logs its own lines.
+        Probe::Http { .. } => None,
         Probe::Misc { command, .. } => {
             let who = format!("[{rs} VS {vs}] by [{command}]");
             if attempt.ok() && !was_up {
@@ -628,13 +685,19 @@ fn log_attempt(
 }
 
 /// One attempt.
-async fn attempt(task: &Task) -> Attempt {
-    match &task.probe {
+async fn attempt(probe: &mut Probe) -> Attempt {
+    match probe {
         Probe::Tcp(c) => ka_check::tcp::check(c).await,
         Probe::Smtp(c, helo) => ka_check::smtp::check(c, helo.as_deref()).await,
         Probe::Dns(c, d) => ka_check::dns::check(c, d).await,
         Probe::Udp(c, u) => ka_check::udp::check(c, u).await,
         Probe::Ping(c) => ka_check::ping::check(c).await,
+        Probe::Http {
+            c,
+            spec,
+            state,
+            tls,
+        } => ka_check::http::check(c, spec, state, tls.as_ref()).await,
         Probe::Misc {
             launch,
             timeout,

@@ -557,11 +557,32 @@ impl Lvs {
                 ));
             }
         }
+        let any_ssl = self
+            .cfg
+            .virtual_servers
+            .iter()
+            .flat_map(|v| &v.real_servers)
+            .flat_map(|r| &r.checkers)
+            .any(|c| matches!(c.kind, ka_config::model::lvs::CheckerKind::Ssl(_)));
+        let tls = if any_ssl {
+            match ka_check::tls::TlsContext::new(
+                ka_check::tls::SslSettings::from_config(&self.cfg).as_ref(),
+            ) {
+                Ok(t) => Some(t),
+                Err(e) => {
+                    log_lvs(&e);
+                    None
+                }
+            }
+        } else {
+            None
+        };
         lvs_checks::spawn_all(
             &self.engine,
             &self.pool.model().virtual_servers,
             &verdicts,
             &self.notifier.policy,
+            tls.as_ref(),
             &self.me,
         );
         lvs_checks::spawn_file_checks(

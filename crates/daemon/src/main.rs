@@ -75,6 +75,20 @@ fn main() -> ExitCode {
 fn run() -> anyhow::Result<ExitCode> {
     // keepalived-rs additions that are not keepalived flags: sub-commands.
     let args: Vec<String> = std::env::args().collect();
+    // keepalived's genhash: `-T`/`--genhash` as the first argument (its options clash with the
+    // daemon's, so clap never sees them), or this binary called as `genhash`.
+    if matches!(args.get(1).map(String::as_str), Some("-T" | "--genhash")) {
+        let code = ka_check::genhash::run(&args[2..]);
+        return Ok(ExitCode::from(u8::try_from(code).unwrap_or(1)));
+    }
+    if args
+        .first()
+        .and_then(|a| std::path::Path::new(a).file_name())
+        == Some(std::ffi::OsStr::new("genhash"))
+    {
+        let code = ka_check::genhash::run(&args[1..]);
+        return Ok(ExitCode::from(u8::try_from(code).unwrap_or(1)));
+    }
     #[cfg(feature = "lab")]
     match args.get(1).map(String::as_str) {
         Some("bench") => return bench::main(&args[1..]),
@@ -117,8 +131,14 @@ fn run() -> anyhow::Result<ExitCode> {
         };
     }
     if cli.genhash {
-        eprintln!("keepalived-rs: genhash mode is not built yet");
-        return Ok(ExitCode::from(1));
+        // keepalived 2.2.7: a later `-T` drops what came before it and runs genhash on the rest.
+        eprintln!("Warning -- `-T` not used as first option, previous options ignored");
+        let after = args
+            .iter()
+            .position(|a| a == "-T" || a == "--genhash")
+            .map_or(args.len(), |i| i + 1);
+        let code = ka_check::genhash::run(&args[after..]);
+        return Ok(ExitCode::from(u8::try_from(code).unwrap_or(1)));
     }
 
     let environment = env::SystemEnvironment;

@@ -174,6 +174,73 @@ virtual_server 198.51.100.7 80 {
     }
   }
 }
+virtual_server 198.51.100.8 80 {
+  delay_loop 1
+  lb_algo rr
+  lb_kind DR
+  protocol TCP
+  # HTTP_GET: the right digest
+  real_server 192.0.2.10 80 {
+    HTTP_GET {
+      url {
+        path /index.html
+        digest 764efa883dda1e11db47671c4a3bbd9e
+      }
+      connect_timeout 1
+      retry 0
+    }
+  }
+}
+virtual_server 198.51.100.9 80 {
+  delay_loop 1
+  lb_algo rr
+  lb_kind DR
+  protocol TCP
+  # HTTP_GET: a wrong digest
+  real_server 192.0.2.10 80 {
+    HTTP_GET {
+      url {
+        path /index.html
+        digest 00000000000000000000000000000000
+      }
+      connect_timeout 1
+      retry 0
+    }
+  }
+}
+virtual_server 198.51.100.10 80 {
+  delay_loop 1
+  lb_algo rr
+  lb_kind DR
+  protocol TCP
+  # HTTP_GET: 404 expected
+  real_server 192.0.2.10 80 {
+    HTTP_GET {
+      url {
+        path /missing
+        status_code 404
+      }
+      connect_timeout 1
+      retry 0
+    }
+  }
+}
+virtual_server 198.51.100.11 80 {
+  delay_loop 1
+  lb_algo rr
+  lb_kind DR
+  protocol TCP
+  # HTTP_GET: 404 where 2xx is expected
+  real_server 192.0.2.10 80 {
+    HTTP_GET {
+      url {
+        path /missing
+      }
+      connect_timeout 1
+      retry 0
+    }
+  }
+}
 "#;
 
 const SCRIPT: &str = r#"
@@ -238,6 +305,8 @@ fn checkers_leave_the_same_pool_as_keepalived() {
         "-a -t 198.51.100.6:80 -r 192.0.2.10:80 -g -w 1",
         "-a -t 198.51.100.7:80 -r 192.0.2.10:80 -g -w 1",
         "-a -t 198.51.100.7:80 -r 192.0.2.12:80 -g -w 7",
+        "-a -t 198.51.100.8:80 -r 192.0.2.10:80 -g -w 1",
+        "-a -t 198.51.100.10:80 -r 192.0.2.10:80 -g -w 1",
     ] {
         assert!(ours.iter().any(|l| l == want), "missing {want}\n{out}");
     }

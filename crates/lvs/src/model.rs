@@ -58,6 +58,8 @@ pub struct RsModel {
     pub notify_down: Option<Script>,
     /// Whether mail goes out for this server.
     pub smtp_alert: bool,
+    /// `virtualhost` (HTTP `Host:` when the checker and url say nothing).
+    pub virtualhost: Option<String>,
     /// Its checkers (none: always up).
     pub checkers: Vec<CheckerModel>,
 }
@@ -100,6 +102,8 @@ pub struct VsModel {
     pub ha_suspend: bool,
     /// Whether mail goes out for quorum changes.
     pub smtp_alert: bool,
+    /// `virtualhost` (HTTP `Host:` and SNI when nothing closer says).
+    pub virtualhost: Option<String>,
     /// Its real servers.
     pub real_servers: Vec<RsModel>,
 }
@@ -337,6 +341,7 @@ impl LvsModel {
                     notify_up: rs.notify_up.clone(),
                     notify_down: rs.notify_down.clone(),
                     smtp_alert: rs.smtp_alert.or(config.global.smtp_alert).unwrap_or(true),
+                    virtualhost: rs.virtualhost.clone(),
                     checkers: rs
                         .checkers
                         .iter()
@@ -378,6 +383,7 @@ impl LvsModel {
                 omega: vs.omega,
                 ha_suspend: vs.ha_suspend,
                 smtp_alert: vs.smtp_alert.or(config.global.smtp_alert).unwrap_or(false),
+                virtualhost: vs.virtualhost.clone(),
                 real_servers,
             });
         }

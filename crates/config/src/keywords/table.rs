@@ -558,10 +558,10 @@ pub(super) const SSL_GET: &[Keyword] = &[
 pub(super) const HTTP_GET_URL: &[Keyword] = &[
     kw("digest", B, Supported, ""),
     kw("path", A, Supported, ""),
-    kw("regex", C, Supported, ""),
+    kw("regex", C, Supported, "modelled, not evaluated yet: the url is checked without it, with a log line"),
     kw("regex_max_offset", C, ParsedOnly, "kept raw; regex checks come with the checker"),
     kw("regex_min_offset", C, ParsedOnly, "kept raw; regex checks come with the checker"),
-    kw("regex_no_match", C, Supported, ""),
+    kw("regex_no_match", C, Supported, "modelled, not evaluated yet (see regex)"),
     kw("regex_options", C, ParsedOnly, "kept raw; regex checks come with the checker"),
     kw("regex_stack", C, ParsedOnly, "kept raw; regex checks come with the checker"),
     kw("status_code", A, Supported, ""),
