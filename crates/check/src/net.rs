@@ -1,7 +1,7 @@
 //! Connection set-up shared by the network checkers (keepalived's §3.0 rules): source address
 //! and port (`bindto`, `bind_port`), interface (`bind_if`), `SO_MARK` (`fwmark`), target
 //! (`connect_ip`/`connect_port`, defaulting to the real server), non-blocking connect bounded by
-//! `connect_timeout`, `SO_LINGER {on, 5 s}`; and which errors count as a failed check.
+//! `connect_timeout` (no `SO_LINGER`, see [`socket`]); and which errors count as a failed check.
 
 use crate::attempt::Attempt;
 use ka_config::model::lvs::CheckerCommon;
@@ -95,9 +95,9 @@ pub fn socket(c: &Connect, ty: Type, protocol: Option<Protocol>) -> Result<Socke
     let local = |e: io::Error| ConnectError::Local(format!("socket bind failed: {e}"));
     let domain = Domain::for_address(c.target);
     let s = Socket::new(domain, ty.cloexec().nonblocking(), protocol).map_err(local)?;
-    if ty == Type::STREAM {
-        s.set_linger(Some(Duration::from_secs(5))).map_err(local)?;
-    }
+    // keepalived sets SO_LINGER {on, 5 s}; Linux then makes close() wait (up to 5 s, even on a
+    // non-blocking socket) for the FIN to be acknowledged, which would stall every checker on
+    // one slow server. Without it the wire is the same (FIN, not RST) and close() returns at once.
     if let Some(mark) = c.fwmark {
         s.set_mark(mark).map_err(local)?;
     }
