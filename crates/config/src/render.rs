@@ -561,6 +561,7 @@ impl<'a> Renderer<'a> {
             self.kv("lvs_timeouts", parts.join(" "));
         }
         self.flag_if("rs_init_notifies", g.lvs.rs_init_notifies);
+        self.flag_if("checker_log_all_failures", g.lvs.checker_log_all_failures);
         if let Some(sd) = &g.lvs.sync_daemon {
             let mut line = quote_word(&sd.interface);
             if let Some(i) = &sd.instance {

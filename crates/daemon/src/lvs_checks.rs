@@ -179,6 +179,7 @@ pub fn spawn_all(
     verdicts: &dyn Fn(usize, usize, usize) -> (bool, bool),
     policy: &ScriptPolicy,
     tls: Option<&ka_check::tls::TlsContext>,
+    log_all_failures: bool,
     report: &Sender<super::lvs_run::Cmd>,
 ) {
     let generation = engine.generation();
@@ -244,7 +245,7 @@ pub fn spawn_all(
                     vs_name: vs.name.clone(),
                     probe,
                     schedule,
-                    log_all_failures: common.log_all_failures,
+                    log_all_failures: common.log_all_failures || log_all_failures,
                     report: report.clone(),
                     suspend_unless_local: suspend_address(vs),
                 };

@@ -583,6 +583,7 @@ impl Lvs {
             &verdicts,
             &self.notifier.policy,
             tls.as_ref(),
+            self.cfg.global.lvs.checker_log_all_failures,
             &self.me,
         );
         lvs_checks::spawn_file_checks(

@@ -465,3 +465,63 @@ fn a_killed_checker_process_is_restarted_and_vrrp_never_notices() {
     );
     lab.down().expect("teardown");
 }
+
+#[test]
+fn retries_are_counted_exactly_as_keepalived_counts_them() {
+    if !require_root_or_skip("retries_are_counted_exactly_as_keepalived_counts_them") {
+        return;
+    }
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let lab = Lab::new(LabSpec::new(1)).expect("lab");
+    let rip = lab.router_ip4(1).expect("ip");
+    let vip = lab.vip4();
+    let mut server = lab.listen(1, 8086).expect("responder");
+    // retry 2: an up checker that has passed goes down on the 3rd consecutive failure;
+    // log_all_failures shows each failed attempt before the verdict.
+    let conf = format!(
+        "virtual_server {vip} 80 {{\n  delay_loop 1\n  lb_kind NAT\n  protocol TCP\n\
+         real_server {rip} 8086 {{\n    TCP_CHECK {{\n      connect_timeout 1\n      retry 2\n      delay_before_retry 1\n      log_all_failures\n    }}\n  }}\n}}\n"
+    );
+    let mut d = lab
+        .start_daemon_with(1, ours(), &conf, &["-C", "--ipvs-backend=memory"])
+        .expect("start");
+    let rs = format!("[{rip}]:tcp:8086");
+    // Let it pass a few times, then take the server away.
+    std::thread::sleep(Duration::from_secs(4));
+    server.stop(Duration::from_secs(2)).expect("stop");
+    let verdict = format!("TCP_CHECK on service {rs} failed after 2 retries.");
+    assert!(
+        wait_until(LONG, || d.log().contains(&verdict)),
+        "{}",
+        d.log()
+    );
+    let log = d.log();
+    let before: &str = log.split(&verdict).next().unwrap_or_default();
+    let failures = before
+        .matches(&format!("TCP connection to {rs} failed."))
+        .count();
+    assert_eq!(
+        failures, 2,
+        "two failed attempts logged before the verdict:\n{log}"
+    );
+    assert!(log.contains(&format!("Removing service {rs} from VS [{vip}]:tcp:80")));
+    // While down, failures are not counted (no more verdict lines); one success brings it up.
+    server = lab.listen(1, 8086).expect("responder again");
+    assert!(
+        wait_until(LONG, || d
+            .log()
+            .contains(&format!("TCP connection to {rs} success."))),
+        "{}",
+        d.log()
+    );
+    assert_eq!(d.log().matches(&verdict).count(), 1, "{}", d.log());
+    d.signal(Signal::SIGTERM).expect("term");
+    assert_eq!(
+        d.wait_exit(LONG).and_then(|s| s.code()),
+        Some(0),
+        "{}",
+        d.log()
+    );
+    let _ = server.stop(Duration::from_secs(1));
+    lab.down().expect("teardown");
+}

@@ -91,7 +91,7 @@ pub(super) const GLOBAL_DEFS: &[Keyword] = &[
     kw("bfd_rlimit_rttime", C, ParsedOnly, "BFD process"),
     kw("bfd_rt_priority", C, ParsedOnly, "BFD process"),
     kw("checker_cpu_affinity", C, ParsedOnly, "LVS side (issue 3)"),
-    kw("checker_log_all_failures", C, ParsedOnly, "LVS side (issue 3)"),
+    kw("checker_log_all_failures", C, Supported, "every checker logs every failed attempt"),
     kw("checker_no_swap", C, ParsedOnly, "LVS side (issue 3)"),
     kw("checker_priority", C, ParsedOnly, "LVS side (issue 3)"),
     kw("checker_process_name", C, ParsedOnly, "LVS side (issue 3)"),

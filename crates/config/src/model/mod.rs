@@ -632,9 +632,12 @@ fn global_defs(node: &Node, cfg: &mut Config, env: &dyn Environment, d: &mut Dia
             },
             "lvs_flush" => g.lvs.flush = true,
             "rs_init_notifies" => g.lvs.rs_init_notifies = true,
-            "smtp_alert_checker" | "checker_log_all_failures" => {
+            "smtp_alert_checker" => {
                 flag(kw, d);
                 cfg.parsed_only.push(raw("global_defs", kw));
+            }
+            "checker_log_all_failures" => {
+                g.lvs.checker_log_all_failures = flag(kw, d).unwrap_or(false);
             }
             "lvs_sync_daemon" => {
                 g.lvs.sync_daemon = lvs_sync_daemon(kw, d);

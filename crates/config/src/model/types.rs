@@ -224,6 +224,8 @@ pub struct LvsGlobals {
     pub sync_daemon: Option<LvsSyncDaemon>,
     /// `rs_init_notifies`: notify UP for real servers added at start.
     pub rs_init_notifies: bool,
+    /// `checker_log_all_failures`: every checker logs every failed attempt.
+    pub checker_log_all_failures: bool,
 }
 
 impl Default for GlobalDefs {
