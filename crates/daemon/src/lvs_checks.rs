@@ -485,7 +485,9 @@ async fn run(mut task: Task, first: Duration, mut retire: watch::Receiver<u64>) 
                 suspended = false;
             }
         }
-        let attempt = attempt(&mut task.probe).await;
+        // Boxed: an attempt's future holds I/O buffers; kept inline, every sleeping task
+        // would carry them (12,000 checkers x several KiB).
+        let attempt = Box::pin(attempt(&mut task.probe)).await;
         if *retire.borrow() != task.generation {
             return;
         }
