@@ -542,6 +542,10 @@ impl Lab {
                 ],
             )
             .ok()?;
+        // A missing tool is not "nobody answers": say so instead of failing a lab obscurely.
+        if String::from_utf8_lossy(&out.stderr).contains("exec of \"arping\" failed") {
+            panic!("arping is not installed (Debian: apt-get install arping; scripts/test-all.sh installs every tool)");
+        }
         let text = String::from_utf8_lossy(&out.stdout);
         text.lines()
             .filter(|l| l.contains("bytes from"))
