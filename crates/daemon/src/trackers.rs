@@ -96,10 +96,11 @@ fn leading_integer(bytes: &[u8]) -> Option<i64> {
     (digits > 0).then_some(value)
 }
 
-/// A tracked file's value from its contents: keepalived counts anything that does not start
-/// with an integer (empty, non-numeric) as 0.
+/// A tracked file's value from its contents, as keepalived reads it (`strtol` base 0: `0x10`
+/// is 16, `010` is 8); anything that does not start with an integer (empty, non-numeric) is 0;
+/// a number out of range saturates.
 fn parse_value(bytes: &[u8]) -> i64 {
-    leading_integer(bytes).unwrap_or(0)
+    ka_check::file::parse_value(bytes).unwrap_or_else(|ka_check::file::InvalidNumber(v)| v)
 }
 
 /// Why a file's value is 0 without it saying so; remembered so each problem is logged once.
@@ -819,6 +820,8 @@ mod tests {
     #[test]
     fn value_parsing() {
         assert_eq!(parse_value(b"12\n"), 12);
+        assert_eq!(parse_value(b"0x10"), 16);
+        assert_eq!(parse_value(b"010"), 8);
         assert_eq!(parse_value(b" -3 "), -3);
         assert_eq!(parse_value(b"7abc"), 7);
         assert_eq!(parse_value(b""), 0);
