@@ -1541,7 +1541,7 @@ fn checker(
                     let t = t.to_ascii_uppercase();
                     if matches!(
                         t.as_str(),
-                        "A" | "NS" | "CNAME" | "SOA" | "MX" | "TXT" | "AAAA"
+                        "A" | "NS" | "CNAME" | "SOA" | "MX" | "TXT" | "AAAA" | "RRSIG" | "DNSKEY"
                     ) {
                         dns.query_type = t;
                     } else {
@@ -1549,7 +1549,7 @@ fn checker(
                             Some(kw.arg_location(0)),
                             format!("unknown DNS check type {t} - ignoring"),
                         )
-                        .with_help("expected A, NS, CNAME, SOA, MX, TXT or AAAA");
+                        .with_help("expected A, NS, CNAME, SOA, MX, TXT, AAAA, RRSIG or DNSKEY");
                     }
                 }
             }
