@@ -8,11 +8,12 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+# systemd (systemd-analyze) and man-db: tests/packaging.rs verifies the unit and its man page.
 # qemu-system-x86: the IPVS tests boot a Debian kernel in a VM (scripts/ipvs-vm); its kernel and
 # userland are fetched with `apt-get download` into target/ipvs-vm-cache, never installed.
 packages=(keepalived psmisc iproute2 tcpdump tshark arping iputils-ping python3 nftables
   libssl-dev pkg-config openssl
-  qemu-system-x86)
+  qemu-system-x86 systemd man-db)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -134,3 +134,22 @@ pub struct Cli {
     #[arg(short = 'v', long = "version", action = ArgAction::SetTrue)]
     pub version: bool,
 }
+
+/// Writes the `keepalived-rs(8)` man page, generated from [`Cli`], as roff (`keepalived-rs --man`;
+/// `scripts/build-deb.sh` ships it as `/usr/share/man/man8/keepalived-rs.8.gz`).
+pub fn write_man(out: &mut dyn std::io::Write) -> std::io::Result<()> {
+    use clap::CommandFactory;
+    let man = clap_mangen::Man::new(Cli::command())
+        .section("8")
+        .manual("System Administration")
+        .source(format!("keepalived-rs {}", env!("CARGO_PKG_VERSION")));
+    man.render(out)?;
+    out.write_all(
+        b".SH FILES\n\
+          /etc/keepalived/keepalived.conf (the configuration, shared with keepalived),\n\
+          /etc/default/keepalived\\-rs (DAEMON_ARGS for the systemd unit),\n\
+          /lib/systemd/system/keepalived\\-rs.service\n\
+          .SH \"SEE ALSO\"\n\
+          keepalived(8), keepalived.conf(5), genhash(1), systemctl(1)\n",
+    )
+}

@@ -300,13 +300,13 @@ struct Lvs {
 
 /// PING_CHECK needs ping sockets: widen `net.ipv4.ping_group_range` as keepalived does (fresh
 /// namespaces say "1 0": nobody). Returns the value to restore at exit.
-fn allow_ping_sockets(cfg: &Config) -> Option<String> {
-    let any_ping = cfg
+fn allow_ping_sockets(model: &LvsModel) -> Option<String> {
+    let any_ping = model
         .virtual_servers
         .iter()
         .flat_map(|v| &v.real_servers)
         .flat_map(|r| &r.checkers)
-        .any(|c| matches!(c.kind, ka_config::model::lvs::CheckerKind::Ping));
+        .any(|c| matches!(c.config.kind, ka_config::model::lvs::CheckerKind::Ping));
     if !any_ping {
         return None;
     }
@@ -351,6 +351,14 @@ fn raise_open_file_limit(cfg: &Config) {
             }
         }
     }
+}
+
+/// The configuration as the LVS thread keeps it: the virtual servers live on in the pool's
+/// model, so the parsed copies go (12,000 real servers cost tens of MiB per copy).
+fn slim(mut cfg: Config) -> Config {
+    cfg.virtual_servers = Vec::new();
+    cfg.virtual_server_groups = Vec::new();
+    cfg
 }
 
 /// keepalived's line for a failed IPVS command.
@@ -415,7 +423,7 @@ impl Lvs {
             }
         };
         let mut me_ = Lvs {
-            cfg,
+            cfg: slim(cfg),
             backend,
             opts,
             pool,
@@ -430,7 +438,7 @@ impl Lvs {
             sync_roles: Vec::new(),
             ping_range: None,
         };
-        me_.ping_range = allow_ping_sockets(&me_.cfg);
+        me_.ping_range = allow_ping_sockets(me_.pool.model());
         me_.notifier.logs(&fx);
         let t0 = Instant::now();
         let sent0 = me_.backend.messages_sent();
@@ -558,12 +566,13 @@ impl Lvs {
             }
         }
         let any_ssl = self
-            .cfg
+            .pool
+            .model()
             .virtual_servers
             .iter()
             .flat_map(|v| &v.real_servers)
             .flat_map(|r| &r.checkers)
-            .any(|c| matches!(c.kind, ka_config::model::lvs::CheckerKind::Ssl(_)));
+            .any(|c| matches!(c.config.kind, ka_config::model::lvs::CheckerKind::Ssl(_)));
         let tls = if any_ssl {
             match ka_check::tls::TlsContext::new(
                 ka_check::tls::SslSettings::from_config(&self.cfg).as_ref(),
@@ -722,7 +731,7 @@ impl Lvs {
         self.notifier.fifos.stop();
         self.notifier = Notifier::new(&cfg, self.opts.with_vrrp);
         self.notifier.effects(fx);
-        self.cfg = cfg;
+        self.cfg = slim(cfg);
         self.spawn_checkers(true);
     }
 

@@ -75,6 +75,11 @@ fn main() -> ExitCode {
 fn run() -> anyhow::Result<ExitCode> {
     // keepalived-rs additions that are not keepalived flags: sub-commands.
     let args: Vec<String> = std::env::args().collect();
+    // `--man`: the keepalived-rs(8) man page, as roff, on stdout (for packaging).
+    if args.get(1).map(String::as_str) == Some("--man") {
+        cli::write_man(&mut std::io::stdout().lock())?;
+        return Ok(ExitCode::SUCCESS);
+    }
     // keepalived's genhash: `-T`/`--genhash` as the first argument (its options clash with the
     // daemon's, so clap never sees them), or this binary called as `genhash`.
     if matches!(args.get(1).map(String::as_str), Some("-T" | "--genhash")) {
@@ -289,6 +294,8 @@ fn run() -> anyhow::Result<ExitCode> {
                     .context("writing the pid file")?,
                 )
             };
+            // The LVS thread has its own copy; this one would only hold memory.
+            drop(loaded);
             lvs_run::run_alone(handle, signals, &reload)
         }
         None => {
