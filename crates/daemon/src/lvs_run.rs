@@ -185,6 +185,10 @@ struct Notifier {
     mailer: Option<(Mailer, String)>,
     /// The last checker verdict's mail body per (virtual server, real server) name.
     mail_bodies: std::collections::HashMap<(String, String), String>,
+    /// Set at shutdown: scripts started from then on are waited for (briefly).
+    stopping: bool,
+    /// The reapers of scripts started at shutdown (omega notifies).
+    shutdown_scripts: Vec<std::thread::JoinHandle<()>>,
 }
 
 impl Notifier {
@@ -198,19 +202,24 @@ impl Notifier {
             }),
             policy,
             mail_bodies: Default::default(),
+            stopping: false,
+            shutdown_scripts: Vec::new(),
         }
     }
 
-    fn run_script(&self, script: &ka_config::model::script::Script) {
+    fn run_script(&mut self, script: &ka_config::model::script::Script) {
         let Some(launch) = self.policy.launch(script) else {
             return;
         };
         if let Some(mut cmd) = launch.command() {
             match cmd.spawn() {
                 Ok(mut child) => {
-                    std::thread::spawn(move || {
+                    let reaper = std::thread::spawn(move || {
                         let _ = child.wait();
                     });
+                    if self.stopping {
+                        self.shutdown_scripts.push(reaper);
+                    }
                 }
                 Err(e) => log_lvs(&format!("cannot run {}: {e}", script.command)),
             }
@@ -742,6 +751,7 @@ impl Lvs {
         } else {
             let fx = self.pool.shutdown();
             self.notifier.logs(&fx);
+            self.notifier.stopping = true;
             self.notifier.effects(fx);
             match self.cfg.global.lvs.flush_on_stop {
                 Some(LvsFlushOnStop::All) => {
@@ -767,6 +777,14 @@ impl Lvs {
             }
             for role in std::mem::take(&mut self.sync_roles) {
                 self.apply(&Op::StopDaemon(role));
+            }
+            // Shutdown notifies (omega) get a second to finish, as keepalived gives them, so a
+            // service manager that kills the rest of the group at our exit does not cut them.
+            let deadline = Instant::now() + Duration::from_secs(1);
+            for reaper in std::mem::take(&mut self.notifier.shutdown_scripts) {
+                while !reaper.is_finished() && Instant::now() < deadline {
+                    std::thread::sleep(Duration::from_millis(10));
+                }
             }
         }
         self.notifier.fifos.stop();
