@@ -376,6 +376,7 @@ async fn fetch_once(o: &Options, out: &mut Output) {
         request: http::request_bytes(o.protocol, &o.url, &host),
         digest: true,
         verbose: o.verbose,
+        keep_body: 0,
         deadline: o
             .timeout
             .map(|t| tokio::time::Instant::now() + t.saturating_mul(3)),

@@ -75,6 +75,8 @@ pub mod reason {
     pub const STATUS: &str = "HTTP status code error to";
     /// The body's MD5 differs from `digest`.
     pub const DIGEST: &str = "MD5 digest error to";
+    /// `regex` did not match (or matched, with `regex_no_match`).
+    pub const REGEX: &str = "Regex match failed";
 }
 
 /// What a passing URL proved, as the `… success to RS url(path)` line names it.
@@ -83,6 +85,106 @@ pub mod passed {
     pub const STATUS: &str = "HTTP status code";
     /// The digest matched.
     pub const DIGEST: &str = "MD5 digest";
+    /// The regex test passed.
+    pub const REGEX: &str = "Regex match";
+}
+
+/// How much of a body a `regex` sees (2.2.7 matches streamed over the whole body; we keep this
+/// much of it, which is plenty for health pages).
+pub const REGEX_BODY_LIMIT: usize = 1 << 20;
+
+/// A url's `regex` test, compiled once.
+#[derive(Debug, Clone)]
+pub struct UrlRegex {
+    /// As written.
+    pub pattern: String,
+    /// Compiled.
+    pub re: regex::bytes::Regex,
+    /// `regex_no_match`: passing means not matching.
+    pub no_match: bool,
+    /// `regex_min_offset`: the match may not start before this body offset.
+    pub min_offset: usize,
+    /// `regex_max_offset`: the match must start before this body offset.
+    pub max_offset: Option<usize>,
+}
+
+impl PartialEq for UrlRegex {
+    fn eq(&self, o: &Self) -> bool {
+        self.pattern == o.pattern
+            && self.no_match == o.no_match
+            && self.min_offset == o.min_offset
+            && self.max_offset == o.max_offset
+            && self.re.as_str() == o.re.as_str()
+    }
+}
+
+impl Eq for UrlRegex {}
+
+impl UrlRegex {
+    /// Whether `body` passes the test.
+    pub fn passes(&self, body: &[u8]) -> bool {
+        let from = self.min_offset.min(body.len());
+        let matched = self
+            .re
+            .find_at(body, from)
+            .is_some_and(|m| self.max_offset.is_none_or(|max| m.start() < max));
+        matched != self.no_match
+    }
+
+    /// Compiles `pattern` with keepalived's `regex_options` where the regex crate has them;
+    /// the error says what cannot be honoured (PCRE-only syntax such as look-around).
+    pub fn compile(
+        pattern: &str,
+        no_match: bool,
+        other: &[ka_config::model::RawStatement],
+    ) -> Result<UrlRegex, String> {
+        let mut b = regex::bytes::RegexBuilder::new(pattern);
+        b.unicode(false);
+        let mut min_offset = 0;
+        let mut max_offset = None;
+        for st in other {
+            match st.keyword.as_str() {
+                "regex_options" => {
+                    for o in &st.args {
+                        match o.as_str() {
+                            "caseless" => {
+                                b.case_insensitive(true);
+                            }
+                            "dotall" => {
+                                b.dot_matches_new_line(true);
+                            }
+                            "multiline" => {
+                                b.multi_line(true);
+                            }
+                            "extended" => {
+                                b.ignore_whitespace(true);
+                            }
+                            "ungreedy" => {
+                                b.swap_greed(true);
+                            }
+                            "utf" | "ucp" => {
+                                b.unicode(true);
+                            }
+                            other => return Err(format!("regex option {other} is not supported")),
+                        }
+                    }
+                }
+                "regex_min_offset" => {
+                    min_offset = st.args.first().and_then(|a| a.parse().ok()).unwrap_or(0)
+                }
+                "regex_max_offset" => max_offset = st.args.first().and_then(|a| a.parse().ok()),
+                _ => {}
+            }
+        }
+        let re = b.build().map_err(|e| e.to_string())?;
+        Ok(UrlRegex {
+            pattern: pattern.to_string(),
+            re,
+            no_match,
+            min_offset,
+            max_offset,
+        })
+    }
 }
 
 /// `http_protocol`: the request line's version and whether `Connection: close` is sent.
@@ -123,6 +225,8 @@ pub struct UrlSpec {
     pub own_virtualhost: Option<String>,
     /// SNI (SSL_GET with `enable_sni` only): url > checker > virtual server `virtualhost`.
     pub sni: Option<String>,
+    /// `regex` (with `regex_no_match`, `regex_options`, offsets).
+    pub regex: Option<UrlRegex>,
 }
 
 /// What an HTTP_GET/SSL_GET checker does, resolved once from the configuration.
@@ -174,13 +278,18 @@ impl HttpSpec {
                     }
                     parsed
                 });
-                if u.regex.is_some() {
-                    // TODO: PCRE2 regex (with regex_no_match, regex_options, offsets).
-                    warnings.push(format!(
-                        "url {}: regex is not supported yet; the url is checked without it",
-                        u.path
-                    ));
-                }
+                let regex = u.regex.as_deref().and_then(|pattern| {
+                    match UrlRegex::compile(pattern, u.regex_no_match, &u.other) {
+                        Ok(r) => Some(r),
+                        Err(e) => {
+                            warnings.push(format!(
+                                "url {}: regex '{pattern}' cannot be used ({e}); the url is checked without it",
+                                u.path
+                            ));
+                            None
+                        }
+                    }
+                });
                 UrlSpec {
                     path: u.path.clone(),
                     digest,
@@ -192,6 +301,7 @@ impl HttpSpec {
                     virtualhost: host.map(str::to_string),
                     own_virtualhost: own.map(str::to_string),
                     sni: sni.map(str::to_string),
+                    regex,
                 }
             })
             .collect();
@@ -338,6 +448,8 @@ pub struct Response {
     pub rx_bytes: u64,
     /// MD5 of the body cut at `content_length`, when hashing was asked for.
     pub digest: Option<[u8; 16]>,
+    /// The body (cut at `content_length`, at most the kept length), when a regex needs it.
+    pub body: Vec<u8>,
 }
 
 const HEADER_HEXA: &[u8] =
@@ -362,9 +474,23 @@ pub struct ResponseReader {
     rx_bytes: u64,
     md5: Option<Md5>,
     trace: Option<Vec<u8>>,
+    keep_body: usize,
+    body: Vec<u8>,
 }
 
 impl ResponseReader {
+    /// Also keeps up to `limit` bytes of the body (for a `regex`).
+    pub fn keeping_body(mut self, limit: usize) -> ResponseReader {
+        self.keep_body = limit;
+        self
+    }
+
+    fn keep(&mut self, part: &[u8]) {
+        let room = self.keep_body.saturating_sub(self.body.len());
+        self.body
+            .extend_from_slice(part.get(..room.min(part.len())).unwrap_or_default());
+    }
+
     /// A reader hashing the body when `digest`, tracing when `verbose`.
     pub fn new(digest: bool, verbose: bool) -> ResponseReader {
         ResponseReader {
@@ -375,6 +501,8 @@ impl ResponseReader {
             rx_bytes: 0,
             md5: digest.then(Md5::new),
             trace: verbose.then(Vec::new),
+            keep_body: 0,
+            body: Vec::new(),
         }
     }
 
@@ -416,6 +544,9 @@ impl ResponseReader {
             let body = &head[end..];
             if !body.is_empty() {
                 let n = self.hashed_part(body.len());
+                if self.keep_body > 0 {
+                    self.keep(&body[..n]);
+                }
                 if n > 0 {
                     if let Some(m) = &mut self.md5 {
                         m.update(&body[..n]);
@@ -429,6 +560,9 @@ impl ResponseReader {
             self.rx_bytes = body.len() as u64;
         } else {
             let n = self.hashed_part(data.len());
+            if self.keep_body > 0 {
+                self.keep(&data[..n]);
+            }
             if n > 0 {
                 if let Some(m) = &mut self.md5 {
                     m.update(&data[..n]);
@@ -471,6 +605,7 @@ impl ResponseReader {
                 content_length: self.content_length,
                 rx_bytes: self.rx_bytes,
                 digest,
+                body: std::mem::take(&mut self.body),
             },
             trace,
         )
@@ -514,11 +649,18 @@ pub fn judge(url: &UrlSpec, r: &Response) -> Result<&'static str, &'static str> 
     if !status_accepted(url, r.status) {
         return Err(reason::STATUS);
     }
-    match url.digest {
-        Some(want) if r.digest != Some(want) => Err(reason::DIGEST),
-        Some(_) => Ok(passed::DIGEST),
-        None => Ok(passed::STATUS),
+    let mut what = match url.digest {
+        Some(want) if r.digest != Some(want) => return Err(reason::DIGEST),
+        Some(_) => passed::DIGEST,
+        None => passed::STATUS,
+    };
+    if let Some(rx) = &url.regex {
+        if !rx.passes(&r.body) {
+            return Err(reason::REGEX);
+        }
+        what = passed::REGEX;
     }
+    Ok(what)
 }
 
 /// Whether `status` is in 100..=599 and in the url's ranges.
@@ -547,6 +689,8 @@ pub(crate) struct Fetch<'a> {
     pub request: Vec<u8>,
     pub digest: bool,
     pub verbose: bool,
+    /// Body bytes to keep for a `regex` (0: none).
+    pub keep_body: usize,
     /// The overall deadline (checks: max(delay_loop, 3 × connect_timeout); genhash: 3 × `-t`,
     /// none without `-t`, as 2.2.7).
     pub deadline: Option<Instant>,
@@ -671,7 +815,7 @@ async fn exchange<S: Wire>(mut s: S, f: &Fetch<'_>) -> Fetched {
         result: Err(Fail::Counted(r)),
         trace: reader.finish(false).1,
     };
-    let mut reader = ResponseReader::new(f.digest, f.verbose);
+    let mut reader = ResponseReader::new(f.digest, f.verbose).keeping_body(f.keep_body);
     match timeout_at(step_end(f.c.timeout, f.deadline), s.write_all(&f.request)).await {
         Err(_) => return fail(reason::TIMEOUT_WRITE, reader),
         Ok(Err(_)) => return fail(reason::CANNOT_SEND, reader),
@@ -748,6 +892,11 @@ pub async fn check(
         request: request(spec, url, &host),
         digest: url.digest.is_some(),
         verbose: false,
+        keep_body: if url.regex.is_some() {
+            REGEX_BODY_LIMIT
+        } else {
+            0
+        },
         deadline: Some(Instant::now() + spec.deadline(c.timeout)),
     })
     .await;

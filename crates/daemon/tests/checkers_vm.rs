@@ -241,6 +241,40 @@ virtual_server 198.51.100.11 80 {
     }
   }
 }
+virtual_server 198.51.100.12 80 {
+  delay_loop 1
+  lb_algo rr
+  lb_kind DR
+  protocol TCP
+  # HTTP_GET: a regex that matches
+  real_server 192.0.2.10 80 {
+    HTTP_GET {
+      url {
+        path /index.html
+        regex "h[a-z]"
+      }
+      connect_timeout 1
+      retry 0
+    }
+  }
+}
+virtual_server 198.51.100.13 80 {
+  delay_loop 1
+  lb_algo rr
+  lb_kind DR
+  protocol TCP
+  # HTTP_GET: a regex that does not
+  real_server 192.0.2.10 80 {
+    HTTP_GET {
+      url {
+        path /index.html
+        regex "nothere"
+      }
+      connect_timeout 1
+      retry 0
+    }
+  }
+}
 "#;
 
 const SCRIPT: &str = r#"
@@ -307,6 +341,7 @@ fn checkers_leave_the_same_pool_as_keepalived() {
         "-a -t 198.51.100.7:80 -r 192.0.2.12:80 -g -w 7",
         "-a -t 198.51.100.8:80 -r 192.0.2.10:80 -g -w 1",
         "-a -t 198.51.100.10:80 -r 192.0.2.10:80 -g -w 1",
+        "-a -t 198.51.100.12:80 -r 192.0.2.10:80 -g -w 1",
     ] {
         assert!(ours.iter().any(|l| l == want), "missing {want}\n{out}");
     }
@@ -316,6 +351,9 @@ fn checkers_leave_the_same_pool_as_keepalived() {
         "192.0.2.10:9 ",
         "192.0.2.10:54",
         "203.0.113.5",
+        "198.51.100.9:80 -r",
+        "198.51.100.11:80 -r",
+        "198.51.100.13:80 -r",
     ] {
         assert!(
             !ours.iter().any(|l| l.contains(gone)),

@@ -405,12 +405,64 @@ fn host_and_sni_precedence() {
 }
 
 #[test]
-fn regex_is_reported_as_not_supported() {
+fn regex_matches_the_body_after_the_digest() {
+    fn read_kept(chunks: &[&[u8]]) -> Response {
+        let mut r = ResponseReader::new(false, false).keeping_body(REGEX_BODY_LIMIT);
+        for c in chunks {
+            r.feed(c);
+        }
+        r.finish(true).0
+    }
     let mut c = http_check(&[("/", None)]);
-    c.urls[0].regex = Some("ok".into());
+    c.urls[0].regex = Some("keep(alive)d".into());
+    let s = HttpSpec::new(&c, false, None, None, Duration::ZERO);
+    assert!(s.warnings.is_empty(), "{:?}", s.warnings);
+    let u = &s.urls[0];
+    // The match may span reads.
+    let body = read_kept(&[b"HTTP/1.1 200 OK\r\n\r\nhello keep", b"alived\n"]);
+    assert_eq!(judge(u, &body), Ok(passed::REGEX));
+    let other = read_kept(&[b"HTTP/1.1 200 OK\r\n\r\nsomething else"]);
+    assert_eq!(judge(u, &other), Err(reason::REGEX));
+    // A status error comes first.
+    let bad = read_kept(&[b"HTTP/1.1 500 Oops\r\n\r\nhello keepalived\n"]);
+    assert_eq!(judge(u, &bad), Err(reason::STATUS));
+    // regex_no_match inverts it.
+    c.urls[0].regex_no_match = true;
+    let s = HttpSpec::new(&c, false, None, None, Duration::ZERO);
+    assert_eq!(judge(&s.urls[0], &body), Err(reason::REGEX));
+    assert_eq!(judge(&s.urls[0], &other), Ok(passed::REGEX));
+}
+
+#[test]
+fn regex_options_and_offsets() {
+    let raw = |k: &str, args: &[&str]| ka_config::model::RawStatement {
+        block: "url".into(),
+        keyword: k.into(),
+        args: args.iter().map(|a| a.to_string()).collect(),
+        has_block: false,
+        children: vec![],
+        location: ka_config::diag::Location {
+            file: std::sync::Arc::new("t.conf".into()),
+            line: 1,
+            col: 0,
+        },
+    };
+    let r = UrlRegex::compile("STATUS: UP", false, &[raw("regex_options", &["caseless"])])
+        .expect("compile");
+    assert!(r.passes(b"status: up"));
+    let r = UrlRegex::compile("up", false, &[raw("regex_min_offset", &["5"])]).expect("compile");
+    assert!(!r.passes(b"up..."));
+    assert!(r.passes(b"......up"));
+    let r = UrlRegex::compile("up", false, &[raw("regex_max_offset", &["3"])]).expect("compile");
+    assert!(r.passes(b"up"));
+    assert!(!r.passes(b"......up"));
+    // PCRE-only syntax is refused with a reason, and the url is then checked without it.
+    assert!(UrlRegex::compile("(?<=a)b", false, &[]).is_err());
+    let mut c = http_check(&[("/", None)]);
+    c.urls[0].regex = Some("(?<=a)b".into());
     let s = HttpSpec::new(&c, false, None, None, Duration::ZERO);
     assert_eq!(s.warnings.len(), 1);
-    assert!(s.warnings[0].contains("regex is not supported yet"));
+    assert!(s.urls[0].regex.is_none());
 }
 
 #[test]
