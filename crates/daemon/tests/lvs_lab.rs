@@ -82,7 +82,8 @@ fn lvs_side_notifies_like_keepalived_with_the_memory_backend() {
         "no quorum loss\n{}",
         d.log()
     );
-    let log = d.log();
+    // Lines from the checker process and the LVS side may land a moment apart.
+    let mut log = d.log();
     for line in [
         format!("Keepalived_healthcheckers: TCP_CHECK on service {rs82} failed."),
         format!("Keepalived_healthcheckers: Removing service {rs82} from VS {vs}"),
@@ -90,8 +91,12 @@ fn lvs_side_notifies_like_keepalived_with_the_memory_backend() {
         format!("Keepalived_healthcheckers: Adding sorry server [{rip}]:tcp:8099 to VS {vs}"),
         format!("Keepalived_healthcheckers: Removing alive servers from the pool for VS {vs}"),
     ] {
-        assert!(log.contains(&line), "missing {line:?}\n{log}");
+        assert!(
+            wait_until(LONG, || d.log().contains(&line)),
+            "missing {line:?}\n{log}"
+        );
     }
+    log = d.log();
     // The IPVS operations of the swap, in keepalived's order: servers out, then the sorry server in.
     let swap: Vec<&str> = log
         .lines()
@@ -504,7 +509,14 @@ fn retries_are_counted_exactly_as_keepalived_counts_them() {
         failures, 2,
         "two failed attempts logged before the verdict:\n{log}"
     );
-    assert!(log.contains(&format!("Removing service {rs} from VS [{vip}]:tcp:80")));
+    // The verdict comes from the checker process and the removal from the LVS side, so the
+    // removal line may land a moment later.
+    let removing = format!("Removing service {rs} from VS [{vip}]:tcp:80");
+    assert!(
+        wait_until(LONG, || d.log().contains(&removing)),
+        "{}",
+        d.log()
+    );
     // While down, failures are not counted (no more verdict lines); one success brings it up.
     server = lab.listen(1, 8086).expect("responder again");
     assert!(
