@@ -309,14 +309,18 @@ binary with `keepalived -t`.
 
 Status:
 
-- **Supported**: parsed into the typed model and validated as keepalived 2.2.7 does. The VRRP
-  daemon acts on all of them except the few listed under *Not built yet* in `docs/running.md`
-  (SNMP/DBus, and details listed there); the
-  LVS side programs IPVS on its own thread (`docs/lvs.md`); of the checkers only TCP_CHECK and
-  MISC_CHECK run so far, the others keep their real server in its start-up state.
-- **ParsedOnly**: recognised and kept (raw) in the model, with a note in the diagnostics; it has
-  no effect yet.
-- **NotYet**: belongs to a part not built yet (the LVS side); the whole block is skipped with a note.
+- **Supported**: parsed into the typed model, validated as keepalived 2.2.7 does, and acted on:
+  by the VRRP side (`docs/running.md`) or by the LVS side, which programs IPVS and runs the
+  checkers in the checker process (`docs/lvs.md`). Every checker runs (TCP_CHECK, HTTP_GET,
+  SSL_GET, SMTP_CHECK, MISC_CHECK, DNS_CHECK, UDP_CHECK, PING_CHECK, FILE_CHECK) except
+  BFD_CHECK, as there is no BFD. Exceptions are in the note (`startup_script` and
+  `shutdown_script` are checked but not run) or under *Not built yet* in `docs/running.md` and
+  `docs/lvs.md`.
+- **ParsedOnly**: recognised and kept raw in the model, with a note in the diagnostics. It has
+  no effect unless the note says what reads it (`default_interface`, the root `SSL` block,
+  `regex_options`, `regex_min_offset` and `regex_max_offset` are used).
+- **NotYet**: belongs to a part not built yet; the whole block is skipped with a note (no
+  keyword has it today).
 - **Differs**: keepalived-rs accepts it, but keepalived 2.2.7 does not, or behaves differently; the
   note says how.
 
@@ -358,6 +362,31 @@ are not keywords. The `include` directives are handled by the preprocessor at an
   printed once (keepalived prints some up to four times, once per reading pass).
 - Newer keywords (`Differs` below) are accepted and kept, but `-t` still reports them as unknown
   to keepalived 2.2.7 (exit 5), so a config checked with keepalived-rs also runs on 2.2.7.
+
+## Command line
+
+keepalived 2.2.7's options (`keepalived-rs --help`):
+
+| option | status | note |
+|---|---|---|
+| `-f -P -n -l -S -G -p -r -c -i -e -d -t -v -V -I -R`, `--signum` | Supported | as in keepalived 2.2.7 |
+| `-C`, `--check` | Supported | the checker (LVS) side alone, in one process; exits 1 without IPVS in the kernel |
+| `-T`, `--genhash` | Supported | genhash, output equal to Debian's; also when the binary is called `genhash` |
+| `-D`, `--log-detail` | accepted, no effect | |
+| `-s`, `--namespace` | Supported | enters network namespace `/run/netns/NAME` (as `ip netns` names it) at start; default pid files become `/run/keepalived_NAME.pid`, `/run/vrrp_NAME.pid`, `/run/checkers_NAME.pid` |
+| `-X`, `--release-vips` | accepted, no effect | VIPs are released at stop unless `-V` |
+| `-x`, `-A` | accepted, no effect | SNMP is not built |
+| `-a`, `-u`, `-g`, `--flush-log-file`, `-m`, `-M`, `-B`, `-b`, `--all`, `--ignore-sigint`, `--debug`, `--perf`, `--no-mem-check` | accepted, no effect | |
+
+keepalived-rs only (keepalived 2.2.7 has none of these; details in `docs/operations.md`):
+
+| option | what it does |
+|---|---|
+| `keepalived-rs status [--json] [-p FILE] [-i NAME] [-s NETNS]` | asks the running daemon for its VRRP and LVS state over an abstract unix socket (root only); exit 0 healthy, 1 an instance in FAULT or a lost quorum, 2 no answer |
+| `--metrics-listen ADDR:PORT` | serves Prometheus text at `/metrics`: the metric names of the widely used keepalived exporter, plus `keepalived_rs_*` ones |
+| `--ipvs-backend=memory` | IPVS operations go to an in-memory table and the log instead of the kernel (a dry run) |
+| `--config-json` | prints the validated model, every default filled in, as JSON, and exits |
+| `--man` | prints the keepalived-rs(8) man page (roff) and exits |
 ";
 
 #[cfg(test)]

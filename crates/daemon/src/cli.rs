@@ -127,6 +127,9 @@ pub struct Cli {
     /// that programs an in-memory table and logs every operation (machines without IPVS, tests).
     #[arg(long = "ipvs-backend", value_name = "KIND", default_value = "kernel", value_parser = ["kernel", "memory"])]
     pub ipvs_backend: String,
+    /// keepalived-rs: serve Prometheus metrics at http://ADDR:PORT/metrics (off unless given).
+    #[arg(long = "metrics-listen", value_name = "ADDR:PORT")]
+    pub metrics_listen: Option<std::net::SocketAddr>,
     /// keepalived-rs: print the validated model, every default filled in, as JSON.
     #[arg(long = "config-json")]
     pub config_json: bool,

@@ -47,6 +47,60 @@ pub enum CheckReport {
     },
 }
 
+/// One checker's results, for `status` and metrics.
+#[derive(Debug, Clone, Default)]
+pub struct CheckerRecord {
+    /// Attempts that passed.
+    pub passed: u64,
+    /// Attempts that failed (counted ones; "not counted" socket errors are not here).
+    pub failed: u64,
+    /// The last counted attempt: passed or not, keepalived's words for it, and when.
+    pub last: Option<(bool, String, std::time::Instant)>,
+}
+
+/// Records by (generation, virtual server, real server, checker). Written by the checkers
+/// thread once per attempt (uncontended: the LVS thread reads it only when asked).
+static RECORDS: std::sync::Mutex<
+    std::collections::BTreeMap<(u64, usize, usize, usize), CheckerRecord>,
+> = std::sync::Mutex::new(std::collections::BTreeMap::new());
+
+fn record_attempt(key: (u64, usize, usize, usize), attempt: &Attempt) {
+    let Ok(mut m) = RECORDS.lock() else { return };
+    let r = m.entry(key).or_default();
+    let ok = attempt.ok();
+    if ok {
+        r.passed += 1;
+    } else {
+        r.failed += 1;
+    }
+    match &mut r.last {
+        // Reuse the string: 12,000 checks a second should not allocate for an unchanged reason.
+        Some((last_ok, reason, at)) => {
+            *last_ok = ok;
+            if *reason != attempt.reason {
+                reason.clone_from(&attempt.reason);
+            }
+            *at = std::time::Instant::now();
+        }
+        None => r.last = Some((ok, attempt.reason.clone(), std::time::Instant::now())),
+    }
+}
+
+/// The records of one generation, by (virtual server, real server, checker); older
+/// generations (retired by a reload) are dropped on the way.
+pub fn records(
+    generation: u64,
+) -> std::collections::BTreeMap<(usize, usize, usize), CheckerRecord> {
+    let Ok(mut m) = RECORDS.lock() else {
+        return Default::default();
+    };
+    m.retain(|k, _| k.0 >= generation);
+    m.iter()
+        .filter(|(k, _)| k.0 == generation)
+        .map(|(k, v)| ((k.1, k.2, k.3), v.clone()))
+        .collect()
+}
+
 /// The runtime the checkers run on, and the switch that retires a generation.
 pub struct Engine {
     handle: tokio::runtime::Handle,
@@ -501,6 +555,7 @@ async fn run(mut task: Task, first: Duration, mut retire: watch::Receiver<u64>) 
             wait = task.schedule.delay_loop();
             continue;
         }
+        record_attempt((task.generation, task.vs, task.rs, task.checker), &attempt);
         let (changed, next, mail) = match &mut task.probe {
             Probe::Http { spec, state, .. } => {
                 let step = state.record(

@@ -40,6 +40,8 @@ pub struct ChildHandle {
     shared: Arc<Shared>,
     states: Sender<Cmd>,
     supervisor: Option<std::thread::JoinHandle<()>>,
+    /// The child's control socket (`status` asks it for the LVS side).
+    socket: String,
 }
 
 fn spawn_child(args: &[String]) -> std::io::Result<Child> {
@@ -67,7 +69,7 @@ fn send_states(shared: &Shared) {
 
 impl ChildHandle {
     /// Starts the child with `args` (the parent's own arguments) and its supervisor.
-    pub fn start(args: Vec<String>, respawn: bool) -> std::io::Result<ChildHandle> {
+    pub fn start(args: Vec<String>, respawn: bool, socket: String) -> std::io::Result<ChildHandle> {
         let shared = Arc::new(Shared {
             pid: Mutex::new(None),
             stdin: Mutex::new(None),
@@ -112,7 +114,13 @@ impl ChildHandle {
             shared,
             states: tx,
             supervisor: Some(supervisor),
+            socket,
         })
+    }
+
+    /// The child's control socket name.
+    pub fn socket_name(&self) -> String {
+        self.socket.clone()
     }
 
     fn signal(&self, sig: Signal) {

@@ -39,6 +39,8 @@ pub enum Cmd {
     Stop(Sender<()>),
     /// SIGUSR1: write `keepalived_check.data`.
     Dump,
+    /// `keepalived-rs status` or `/metrics`: the LVS side's snapshot.
+    Status(Sender<serde_json::Value>),
     /// A VRRP instance changed state (for `lvs_sync_daemon`).
     VrrpState {
         /// Instance name.
@@ -100,6 +102,14 @@ impl LvsHandle {
         }
     }
 
+    /// Where `status` asks for the LVS side's snapshot (cloned into the control thread).
+    pub fn status_source(&self) -> StatusSource {
+        match self {
+            LvsHandle::Thread { tx, .. } => StatusSource::Thread(tx.clone()),
+            LvsHandle::Child(c) => StatusSource::Child(c.socket_name()),
+        }
+    }
+
     /// Asks for the data dump.
     pub fn dump(&self) {
         match self {
@@ -125,6 +135,37 @@ impl LvsHandle {
                 }
             }
             LvsHandle::Child(c) => c.stop(limit),
+        }
+    }
+}
+
+/// How the control thread reaches the LVS side.
+#[derive(Clone)]
+pub enum StatusSource {
+    /// The LVS thread in this process.
+    Thread(Sender<Cmd>),
+    /// The checker child, on its control socket.
+    Child(String),
+}
+
+impl StatusSource {
+    /// The LVS snapshot, or `{"error": ...}` when it does not answer in time.
+    pub fn fetch(&self) -> serde_json::Value {
+        let wait = crate::control::ANSWER_WAIT;
+        match self {
+            StatusSource::Thread(tx) => {
+                let (reply, rx) = channel();
+                if tx.send(Cmd::Status(reply)).is_err() {
+                    return serde_json::json!({"error": "the LVS side has stopped"});
+                }
+                rx.recv_timeout(wait).unwrap_or_else(
+                    |_| serde_json::json!({"error": "the LVS side did not answer in time"}),
+                )
+            }
+            StatusSource::Child(name) => match crate::control::query(name, wait) {
+                Ok(mut doc) => doc["lvs"].take(),
+                Err(e) => serde_json::json!({"error": format!("the checker process: {e}")}),
+            },
         }
     }
 }
@@ -305,6 +346,9 @@ struct Lvs {
     sync_roles: Vec<SyncRole>,
     /// `ping_group_range` as it was before we widened it for PING_CHECK (restored at exit).
     ping_range: Option<String>,
+    /// IPVS operations sent and refused since start (metrics).
+    ipvs_ops: u64,
+    ipvs_errors: u64,
 }
 
 /// PING_CHECK needs ping sockets: widen `net.ipv4.ping_group_range` as keepalived does (fresh
@@ -446,6 +490,8 @@ impl Lvs {
             dry_run,
             sync_roles: Vec::new(),
             ping_range: None,
+            ipvs_ops: 0,
+            ipvs_errors: 0,
         };
         me_.ping_range = allow_ping_sockets(me_.pool.model());
         me_.notifier.logs(&fx);
@@ -616,6 +662,7 @@ impl Lvs {
         if self.dry_run {
             log_lvs(&format!("IPVS (dry run): {op:?}"));
         }
+        self.ipvs_ops += 1;
         match self.backend.apply(op) {
             Ok(()) => true,
             Err(e) if e.is_benign_for(op) => {
@@ -632,6 +679,7 @@ impl Lvs {
                         return true;
                     }
                 }
+                self.ipvs_errors += 1;
                 log_lvs(&error_line(op, &e));
                 false
             }
@@ -651,6 +699,7 @@ impl Lvs {
                 log_lvs(&format!("IPVS (dry run): {op:?}"));
             }
         }
+        self.ipvs_ops += ops.len() as u64;
         let results = self.backend.apply_batch(&ops);
         for (op, result) in ops.iter().zip(results) {
             let ok = match result {
@@ -668,6 +717,7 @@ impl Lvs {
                         _ => false,
                     };
                     if !retried {
+                        self.ipvs_errors += 1;
                         log_lvs(&error_line(op, &e));
                     }
                     retried
@@ -840,6 +890,96 @@ impl Lvs {
         }
     }
 
+    /// The LVS side for `keepalived-rs status` and `/metrics`: virtual servers with quorum,
+    /// real servers with weight, checkers with their last result, and the kernel's counters
+    /// (read now: one dump of our services).
+    fn status(&mut self) -> serde_json::Value {
+        use serde_json::json;
+        let records = lvs_checks::records(self.engine.generation());
+        let now = Instant::now();
+        let mut vss = Vec::new();
+        let all_services = self.backend.services().unwrap_or_default();
+        let model = self.pool.model();
+        for (vi, (vs, st)) in model
+            .virtual_servers
+            .iter()
+            .zip(self.pool.state())
+            .enumerate()
+        {
+            let mut dests: Vec<ka_lvs::table::Dest> = Vec::new();
+            let mut services = Vec::new();
+            for (key, _) in &vs.services {
+                let svc = all_services.iter().find(|s| &s.key == key);
+                let in_kernel = svc.is_some();
+                let stats = svc.map(|s| s.stats).unwrap_or_default();
+                if in_kernel {
+                    dests.extend(self.backend.dests(key).unwrap_or_default());
+                }
+                services.push(json!({
+                    "service": key.to_string(),
+                    "in_kernel": in_kernel,
+                    "stats": stats_json(&stats),
+                }));
+            }
+            let mut rss = Vec::new();
+            for (ri, (rs, rst)) in vs.real_servers.iter().zip(&st.rs).enumerate() {
+                let mine: Vec<&ka_lvs::table::Dest> =
+                    dests.iter().filter(|d| d.key == rs.key).collect();
+                let mut stats = ka_lvs::table::Stats::default();
+                for d in &mine {
+                    add_stats(&mut stats, &d.stats);
+                }
+                let checkers: Vec<serde_json::Value> = rs
+                    .checkers
+                    .iter()
+                    .enumerate()
+                    .map(|(ci, c)| {
+                        let rec = records.get(&(vi, ri, ci));
+                        json!({
+                            "kind": c.kind,
+                            "up": rst.checkers_up.get(ci).copied().unwrap_or(false),
+                            "passed": rec.map_or(0, |r| r.passed),
+                            "failed": rec.map_or(0, |r| r.failed),
+                            "last": rec.and_then(|r| r.last.as_ref()).map(|(ok, reason, at)| json!({
+                                "ok": ok,
+                                "reason": reason,
+                                "ago_s": now.saturating_duration_since(*at).as_secs_f64(),
+                            })),
+                        })
+                    })
+                    .collect();
+                rss.push(json!({
+                    "name": rs.name,
+                    "weight": rs.weight,
+                    "effective_weight": i64::from(rs.weight) + rst.weight_deltas.iter().sum::<i64>(),
+                    "alive": rst.alive,
+                    "in_kernel": !mine.is_empty(),
+                    "kernel_weight": mine.first().map(|d| d.spec.weight),
+                    "active_conns": mine.iter().map(|d| u64::from(d.active_conns)).sum::<u64>(),
+                    "inactive_conns": mine.iter().map(|d| u64::from(d.inactive_conns)).sum::<u64>(),
+                    "stats": stats_json(&stats),
+                    "checkers": checkers,
+                }));
+            }
+            vss.push(json!({
+                "name": vs.name,
+                "quorum": vs.quorum,
+                "hysteresis": vs.hysteresis,
+                "quorum_up": st.quorum_up,
+                "alive": st.rs.iter().filter(|r| r.alive).count(),
+                "sorry_server": vs.sorry.as_ref().map(|s| json!({"name": s.name, "in_use": st.sorry_in})),
+                "services": services,
+                "real_servers": rss,
+            }));
+        }
+        json!({
+            "backend": if self.dry_run { "memory" } else { "kernel" },
+            "ipvs_operations": self.ipvs_ops,
+            "ipvs_errors": self.ipvs_errors,
+            "virtual_servers": vss,
+        })
+    }
+
     fn run(mut self, rx: Receiver<Cmd>) {
         let mut next_repair = Instant::now() + repair_interval(&self.believed);
         loop {
@@ -884,6 +1024,9 @@ impl Lvs {
                 }
                 Ok(Cmd::Reload(cfg)) => self.reload(*cfg),
                 Ok(Cmd::Dump) => self.dump_data(),
+                Ok(Cmd::Status(reply)) => {
+                    let _ = reply.send(self.status());
+                }
                 Ok(Cmd::VrrpState { instance, master }) => self.vrrp_state(&instance, master),
                 Ok(Cmd::Stop(done)) => {
                     self.stop();
@@ -898,6 +1041,27 @@ impl Lvs {
             }
         }
     }
+}
+
+fn stats_json(s: &ka_lvs::table::Stats) -> serde_json::Value {
+    serde_json::json!({
+        "conns": s.conns, "inpkts": s.inpkts, "outpkts": s.outpkts,
+        "inbytes": s.inbytes, "outbytes": s.outbytes, "cps": s.cps,
+        "inpps": s.inpps, "outpps": s.outpps, "inbps": s.inbps, "outbps": s.outbps,
+    })
+}
+
+fn add_stats(sum: &mut ka_lvs::table::Stats, s: &ka_lvs::table::Stats) {
+    sum.conns += s.conns;
+    sum.inpkts += s.inpkts;
+    sum.outpkts += s.outpkts;
+    sum.inbytes += s.inbytes;
+    sum.outbytes += s.outbytes;
+    sum.cps += s.cps;
+    sum.inpps += s.inpps;
+    sum.outpps += s.outpps;
+    sum.inbps += s.inbps;
+    sum.outbps += s.outbps;
 }
 
 /// Without VRRP instances (or with `-C`): the LVS side alone, driven by signals here.

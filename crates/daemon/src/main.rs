@@ -11,6 +11,7 @@ static GLOBAL: ka_sys::alloc::HybridAlloc = ka_sys::alloc::HybridAlloc;
 mod bench;
 mod cli;
 mod clock;
+mod control;
 #[cfg(feature = "lab")]
 mod demo;
 mod dump;
@@ -21,11 +22,13 @@ mod lvs_checks;
 mod lvs_child;
 mod lvs_run;
 mod mail;
+mod metrics;
 mod notify_fifo;
 mod process;
 mod script_runner;
 mod scripts;
 mod status;
+mod status_cmd;
 mod trackers;
 mod vmac;
 mod vrrp_driver;
@@ -93,6 +96,10 @@ fn run() -> anyhow::Result<ExitCode> {
     {
         let code = ka_check::genhash::run(&args[1..]);
         return Ok(ExitCode::from(u8::try_from(code).unwrap_or(1)));
+    }
+    // `keepalived-rs status`: ask a running daemon.
+    if args.get(1).map(String::as_str) == Some("status") {
+        return Ok(status_cmd::main(&args[1..]));
     }
     #[cfg(feature = "lab")]
     match args.get(1).map(String::as_str) {
@@ -192,6 +199,42 @@ fn run() -> anyhow::Result<ExitCode> {
     if loaded.diagnostics.exit_code() == 4 {
         anyhow::bail!("the configuration cannot run (see the diagnostics above)");
     }
+    // keepalived's pid file names: `-p`/`-r`/`-c`, else suffixed with the `instance` name
+    // (global_defs) or, without one, the `-s` namespace. The control socket follows the main one.
+    let suffix = loaded
+        .config
+        .parsed_only
+        .iter()
+        .find(|r| r.keyword == "instance")
+        .and_then(|r| r.args.first().cloned())
+        .or_else(|| cli.namespace.clone());
+    let main_pid = control::main_pid_file(cli.pid.as_deref(), suffix.as_deref());
+    let child_pid = |given: &Option<String>, default: &str| -> String {
+        match (given, &suffix) {
+            (Some(p), _) => p.clone(),
+            (None, Some(n)) => format!("{}_{n}.pid", default.trim_end_matches(".pid")),
+            (None, None) => default.to_string(),
+        }
+    };
+    let vrrp_pid = child_pid(&cli.vrrp_pid, process::DEFAULT_VRRP_PID);
+    let checkers_pid = child_pid(&cli.checkers_pid, process::DEFAULT_CHECKERS_PID);
+    let control_setup = control::ControlSetup {
+        socket: if child_mode {
+            control::checker_socket_name(&main_pid)
+        } else {
+            control::socket_name(&main_pid)
+        },
+        metrics: if child_mode { None } else { cli.metrics_listen },
+        config: cli.use_file.clone(),
+        started: std::time::Instant::now(),
+    };
+    // `-s NAME`: run in the network namespace `ip netns` calls NAME (before any thread).
+    if let (Some(ns), false) = (&cli.namespace, child_mode) {
+        let file = std::fs::File::open(format!("/run/netns/{ns}"))
+            .with_context(|| format!("network namespace {ns}"))?;
+        nix::sched::setns(file, nix::sched::CloneFlags::CLONE_NEWNET)
+            .with_context(|| format!("entering network namespace {ns}"))?;
+    }
     // -P: the VRRP side alone; -C: the checker (LVS) side alone; neither or both: both.
     let vrrp_wanted = (!cli.check || cli.vrrp) && !child_mode;
     let lvs_wanted = !cli.vrrp || cli.check || child_mode;
@@ -229,8 +272,12 @@ fn run() -> anyhow::Result<ExitCode> {
         // Beside VRRP: the checker side runs in its own process.
         let own_args: Vec<String> = args[1..].to_vec();
         Some(lvs_run::LvsHandle::Child(
-            lvs_child::ChildHandle::start(own_args, !cli.dont_respawn)
-                .context("starting the Healthcheck child")?,
+            lvs_child::ChildHandle::start(
+                own_args,
+                !cli.dont_respawn,
+                control::checker_socket_name(&main_pid),
+            )
+            .context("starting the Healthcheck child")?,
         ))
     } else {
         match lvs_run::start(&loaded.config, lvs_opts) {
@@ -262,12 +309,8 @@ fn run() -> anyhow::Result<ExitCode> {
     }
     let _checkers_pid = match (&lvs, run_vrrp) {
         (Some(_), false) => Some(
-            process::PidFiles::write(&[Path::new(
-                cli.checkers_pid
-                    .as_deref()
-                    .unwrap_or(process::DEFAULT_CHECKERS_PID),
-            )])
-            .context("writing the checkers pid file")?,
+            process::PidFiles::write(&[Path::new(&checkers_pid)])
+                .context("writing the checkers pid file")?,
         ),
         _ => None,
     };
@@ -276,10 +319,10 @@ fn run() -> anyhow::Result<ExitCode> {
             loaded.config,
             signals,
             lvs,
-            cli.pid.as_deref(),
-            cli.vrrp_pid.as_deref(),
+            [&main_pid, Path::new(&vrrp_pid)],
             cli.dont_release_vrrp,
             &reload,
+            &control_setup,
         );
     }
     match lvs {
@@ -288,14 +331,13 @@ fn run() -> anyhow::Result<ExitCode> {
                 None
             } else {
                 Some(
-                    process::PidFiles::write(&[Path::new(
-                        cli.pid.as_deref().unwrap_or(process::DEFAULT_PID),
-                    )])
-                    .context("writing the pid file")?,
+                    process::PidFiles::write(&[main_pid.as_path()])
+                        .context("writing the pid file")?,
                 )
             };
             // The LVS thread has its own copy; this one would only hold memory.
             drop(loaded);
+            control::start(&control_setup, None, Some(handle.status_source()));
             lvs_run::run_alone(handle, signals, &reload)
         }
         None => {

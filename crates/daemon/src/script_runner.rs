@@ -30,6 +30,37 @@ pub struct ScriptJob {
     pub launch: Launch,
 }
 
+/// What `status` and metrics say about one `vrrp_script`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ScriptStats {
+    /// Runs that exited 0.
+    pub success: u64,
+    /// Runs that failed (non-zero exit, signal, could not start).
+    pub failure: u64,
+    /// Runs killed at their timeout (counted here, not under `failure`).
+    pub timeout: u64,
+    /// 0 idle, 1 running, 2 SIGTERM sent, 3 SIGKILL sent (the exporter's `script_state`).
+    pub state: u8,
+    /// The verdict after rise/fall: Some(true) GOOD, Some(false) BAD, None not yet known.
+    pub good: Option<bool>,
+}
+
+/// Every script's stats, by name. Written by the scripts thread (a lock per run), read by
+/// the status and metrics threads; never touched by the VRRP thread.
+static STATS: std::sync::Mutex<std::collections::BTreeMap<String, ScriptStats>> =
+    std::sync::Mutex::new(std::collections::BTreeMap::new());
+
+/// A copy of every script's stats.
+pub fn stats() -> std::collections::BTreeMap<String, ScriptStats> {
+    STATS.lock().map(|m| m.clone()).unwrap_or_default()
+}
+
+fn update_stats(name: &str, f: impl FnOnce(&mut ScriptStats)) {
+    if let Ok(mut m) = STATS.lock() {
+        f(m.entry(name.to_string()).or_default());
+    }
+}
+
 /// Grace between SIGTERM and SIGKILL for a script past its timeout.
 const KILL_GRACE: Duration = Duration::from_secs(2);
 
@@ -203,6 +234,12 @@ fn run(jobs: Vec<ScriptJob>, report: &Report) {
             if j.script.init_fail {
                 report(j.tracker, TrackerState::Down);
             }
+            update_stats(&j.script.name, |st| {
+                st.state = 0;
+                if j.script.init_fail {
+                    st.good = Some(false);
+                }
+            });
             Job {
                 tracker: j.tracker,
                 name: j.script.name.clone(),
@@ -229,6 +266,7 @@ fn run(jobs: Vec<ScriptJob>, report: &Report) {
             };
             match start_script(&job.launch) {
                 Ok(child) => {
+                    update_stats(&job.name, |st| st.state = 1);
                     let pidfd = ka_sys::sched::pidfd_open(child.id()).ok();
                     job.running = Some(Running {
                         child,
@@ -239,7 +277,7 @@ fn run(jobs: Vec<ScriptJob>, report: &Report) {
                 }
                 Err(e) => {
                     log(&format!("vrrp_script {}: cannot start: {e}", job.name));
-                    finish(job, false, report);
+                    finish(job, Ended::Failure, report);
                 }
             }
         }
@@ -285,16 +323,23 @@ fn run(jobs: Vec<ScriptJob>, report: &Report) {
             };
             match r.child.try_wait() {
                 Ok(Some(success)) => {
-                    let timed_out = r.term_sent.is_some();
+                    let ended = if r.term_sent.is_some() {
+                        Ended::Timeout
+                    } else if success {
+                        Ended::Success
+                    } else {
+                        Ended::Failure
+                    };
                     job.running = None;
-                    finish(job, success && !timed_out, report);
+                    finish(job, ended, report);
                 }
                 Ok(None) => {
                     if let Some(t) = r.term_sent {
                         if now >= t + KILL_GRACE {
+                            update_stats(&job.name, |st| st.state = 3);
                             r.child.kill_and_reap();
                             job.running = None;
-                            finish(job, false, report);
+                            finish(job, Ended::Timeout, report);
                         }
                     } else if now >= r.started + job.timeout {
                         log(&format!(
@@ -307,19 +352,40 @@ fn run(jobs: Vec<ScriptJob>, report: &Report) {
                         );
                         let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM);
                         r.term_sent = Some(now);
+                        update_stats(&job.name, |st| st.state = 2);
                     }
                 }
                 Err(_) => {
                     job.running = None;
-                    finish(job, false, report);
+                    finish(job, Ended::Failure, report);
                 }
             }
         }
     }
 }
 
-fn finish(job: &mut Job, success: bool, report: &Report) {
-    if let Some(up) = job.counter.result(success) {
+/// How a run ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Ended {
+    Success,
+    Failure,
+    Timeout,
+}
+
+fn finish(job: &mut Job, ended: Ended, report: &Report) {
+    let verdict = job.counter.result(ended == Ended::Success);
+    update_stats(&job.name, |st| {
+        match ended {
+            Ended::Success => st.success += 1,
+            Ended::Failure => st.failure += 1,
+            Ended::Timeout => st.timeout += 1,
+        }
+        st.state = 0;
+        if let Some(up) = verdict {
+            st.good = Some(up);
+        }
+    });
+    if let Some(up) = verdict {
         report(job.tracker, state(up));
     }
 }

@@ -260,6 +260,145 @@ pub fn json(engine: &Engine, ctx: &Context<'_>) -> String {
     serde_json::to_string_pretty(&instances).unwrap_or_else(|_| "[]".into())
 }
 
+fn secs(d: ka_vrrp::time::Duration) -> f64 {
+    d.as_micros() as f64 / 1e6
+}
+
+fn effect_text(e: ka_vrrp::priority::Effect) -> Value {
+    match e {
+        ka_vrrp::priority::Effect::None => json!(0),
+        ka_vrrp::priority::Effect::Delta(d) => json!(d),
+        ka_vrrp::priority::Effect::Fault => json!("FAULT"),
+    }
+}
+
+/// What the driver remembers beyond the engine, for `status` and metrics.
+pub struct History<'a> {
+    /// Last state change by instance name.
+    pub last: &'a std::collections::BTreeMap<String, crate::vrrp_driver::Transition>,
+    /// State changes by (instance, state entered, cause kind).
+    pub counts: &'a std::collections::BTreeMap<(String, &'static str, &'static str), u64>,
+}
+
+/// The VRRP side for `keepalived-rs status` and `/metrics`: every instance with its trackers,
+/// counters and last transition, the sync groups and the scripts. Built on the VRRP thread
+/// (a few microseconds per instance); rendering happens elsewhere.
+pub fn snapshot(engine: &Engine, ctx: &Context<'_>, history: &History<'_>) -> Value {
+    let states = engine.tracker_states();
+    let instances: Vec<Value> = engine
+        .instances()
+        .iter()
+        .enumerate()
+        .map(|(id, i)| {
+            let c = i.config();
+            let st = i.stats();
+            let trackers: Vec<Value> = engine
+                .bindings(id)
+                .iter()
+                .map(|b| {
+                    let state = states
+                        .get(b.tracker)
+                        .copied()
+                        .unwrap_or(TrackerState::Unknown);
+                    json!({
+                        "name": ctx.trackers.get(b.tracker).map(tracker_name),
+                        "state": tracker_state(Some(&state)),
+                        "weight": b.weight,
+                        "reverse": b.reverse,
+                        "effect": effect_text(ka_vrrp::priority::effect(b, state)),
+                    })
+                })
+                .collect();
+            let drops: serde_json::Map<String, Value> = drops_of(engine, Some(id))
+                .into_iter()
+                .map(|(r, n)| (r.counter_name().to_string(), json!(n)))
+                .collect();
+            let transitions: Vec<Value> = history
+                .counts
+                .iter()
+                .filter(|((n, _, _), _)| n == &c.name)
+                .map(|((_, to, cause), n)| json!({"to": to, "cause": cause, "count": n}))
+                .collect();
+            let last = history.last.get(&c.name).map(|t| {
+                json!({
+                    "from": t.from.as_str(),
+                    "to": t.to.as_str(),
+                    "cause": t.cause,
+                    "ago_s": secs(ctx.now - t.at),
+                })
+            });
+            json!({
+                "name": c.name,
+                "interface": c.interface,
+                "vrid": c.vrid,
+                "version": c.version,
+                "family": if c.primary_address.is_ipv6() { "inet6" } else { "inet" },
+                "state": i.state().as_str(),
+                "priority": c.priority,
+                "effective_priority": i.priority(),
+                "master": st.master_address.map(|a| a.to_string()),
+                "vips": ctx.vips.get(id).map(|v| v.iter().map(ToString::to_string).collect::<Vec<_>>()).unwrap_or_default(),
+                "in_state_s": st.last_transition.map(|t| secs(ctx.now - t)),
+                "last_transition": last,
+                "trackers": trackers,
+                "faults": i.fault_reasons().iter().map(fault_text).collect::<Vec<_>>(),
+                "stats": {
+                    "advert_rcvd": st.adverts_received,
+                    "advert_sent": st.adverts_sent,
+                    "become_master": st.became_master,
+                    "release_master": st.released_master,
+                    "pri_zero_rcvd": st.priority_zero_received,
+                    "pri_zero_sent": st.priority_zero_sent,
+                    "address_list_mismatch": engine.address_list_mismatches().get(&id).copied().unwrap_or(0),
+                },
+                "drops": drops,
+                "transitions": transitions,
+            })
+        })
+        .collect();
+    let groups: Vec<Value> = ctx
+        .groups
+        .iter()
+        .map(|(name, members)| {
+            let members: Vec<Value> = members
+                .iter()
+                .map(|m| {
+                    let state = engine
+                        .instances()
+                        .iter()
+                        .find(|i| &i.config().name == m)
+                        .map_or("unknown", |i| i.state().as_str());
+                    json!({"name": m, "state": state})
+                })
+                .collect();
+            json!({"name": name, "members": members})
+        })
+        .collect();
+    let scripts: Vec<Value> = crate::script_runner::stats()
+        .into_iter()
+        .map(|(name, st)| {
+            json!({
+                "name": name,
+                "status": match st.good { Some(true) => "GOOD", Some(false) => "BAD", None => "unknown" },
+                "state": st.state,
+                "success": st.success,
+                "failure": st.failure,
+                "timeout": st.timeout,
+            })
+        })
+        .collect();
+    let unmatched: serde_json::Map<String, Value> = drops_of(engine, None)
+        .into_iter()
+        .map(|(r, n)| (r.counter_name().to_string(), json!(n)))
+        .collect();
+    json!({
+        "instances": instances,
+        "sync_groups": groups,
+        "scripts": scripts,
+        "drops_unmatched": unmatched,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -8,6 +8,7 @@ use ka_vrrp::engine::{Engine, Input, InstanceId};
 use ka_vrrp::instance::{Action, NotifyTarget, State};
 use ka_vrrp::priority::TrackerState;
 use ka_vrrp::time::{Duration, Instant};
+use std::collections::BTreeMap;
 use std::net::IpAddr;
 
 /// What the VRRP thread asks of the system. Slow work (netlink, scripts) must be queued, not
@@ -29,12 +30,31 @@ pub trait Edge {
     fn master_rx_lower(&mut self, _name: &str, _priority: u8) {}
 }
 
+/// An instance's last state change, as `status` reports it.
+#[derive(Debug, Clone)]
+pub struct Transition {
+    /// The state it left.
+    pub from: State,
+    /// The state it entered.
+    pub to: State,
+    /// Our cause line (the one logged after keepalived's).
+    pub cause: String,
+    /// When.
+    pub at: Instant,
+}
+
 /// The engine and its edge.
 pub struct Driver<E: Edge> {
     engine: Engine,
     edge: E,
     /// How trackers are named in log lines (`vrrp_script chk_nginx`), indexed by tracker id.
     tracker_names: Vec<String>,
+    /// Each instance's last state change, by instance name (kept across reloads).
+    last_transition: BTreeMap<String, Transition>,
+    /// State changes counted by (instance, state entered, cause kind), for metrics.
+    transition_counts: BTreeMap<(String, &'static str, &'static str), u64>,
+    /// The time of the input being handled (actions carry none).
+    now: Instant,
 }
 
 impl<E: Edge> Driver<E> {
@@ -44,7 +64,20 @@ impl<E: Edge> Driver<E> {
             engine,
             edge,
             tracker_names: Vec::new(),
+            last_transition: BTreeMap::new(),
+            transition_counts: BTreeMap::new(),
+            now: Instant(0),
         }
+    }
+
+    /// Each instance's last state change, by instance name.
+    pub fn last_transitions(&self) -> &BTreeMap<String, Transition> {
+        &self.last_transition
+    }
+
+    /// State changes by (instance, state entered, cause kind) since start.
+    pub fn transition_counts(&self) -> &BTreeMap<(String, &'static str, &'static str), u64> {
+        &self.transition_counts
     }
 
     /// Names the trackers for log lines (at start and after a reload changed the set).
@@ -79,6 +112,7 @@ impl<E: Edge> Driver<E> {
 
     /// Feeds one input and runs the resulting actions, in order.
     pub fn input(&mut self, now: Instant, input: Input) {
+        self.now = now;
         let tracker_change = match &input {
             Input::TrackerChanged { tracker, state } => Some((*tracker, *state)),
             _ => None,
@@ -135,6 +169,11 @@ impl<E: Edge> Driver<E> {
         }
     }
 
+    /// Sets the time the next `run` happens at (a reload runs actions outside `input`).
+    pub fn set_now(&mut self, now: Instant) {
+        self.now = now;
+    }
+
     /// Runs actions the engine returned (also those of a reload).
     pub fn run(&mut self, actions: Vec<(InstanceId, Action)>) {
         for (id, action) in actions {
@@ -171,7 +210,21 @@ impl<E: Edge> Driver<E> {
                     if let Some(line) = keepalived_line(&name, from, to) {
                         self.edge.log(&line);
                     }
-                    self.edge.log(&cause_line(&name, &cause, master_down));
+                    let line = cause_line(&name, &cause, master_down);
+                    self.edge.log(&line);
+                    *self
+                        .transition_counts
+                        .entry((name.clone(), to.as_str(), cause.kind()))
+                        .or_default() += 1;
+                    self.last_transition.insert(
+                        name.clone(),
+                        Transition {
+                            from,
+                            to,
+                            cause: line,
+                            at: self.now,
+                        },
+                    );
                     self.edge
                         .notify(NotifyTarget::Instance, &name, to, priority);
                 }

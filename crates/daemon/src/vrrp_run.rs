@@ -15,7 +15,7 @@ use crate::clock::{self, DeadlineTimer};
 use crate::firewall::Firewall;
 use crate::mail::{self, Mailer};
 use crate::notify_fifo::NotifyFifos;
-use crate::process::{PidFiles, Request, Signals, DEFAULT_PID, DEFAULT_VRRP_PID};
+use crate::process::{PidFiles, Request, Signals};
 use crate::script_runner;
 use crate::scripts::ScriptPolicy;
 use crate::status;
@@ -125,6 +125,8 @@ enum Msg {
     AddressRemoved(IpAddr),
     /// An interface we use came back with a new ifindex: its sockets must be reopened.
     LinkRecreated(String),
+    /// `keepalived-rs status` or `/metrics` asks for the VRRP side's snapshot.
+    Status(Sender<serde_json::Value>),
 }
 
 /// Sentinel socket index of an instance whose interface does not exist (yet):
@@ -1273,6 +1275,7 @@ fn apply_config(
         driver
             .engine_mut()
             .reload(now, setup.instances.clone(), setup.groups.clone(), states);
+    driver.set_now(clock::now());
     driver.run(actions);
     driver.set_tracker_names(setup.tracker_names());
     // Masters apply their new VIP set in place: drop what went, add what came (the kernel
@@ -1346,6 +1349,31 @@ impl DropLog {
             }
         }
     }
+}
+
+/// The VRRP side's status snapshot (see `status::snapshot`).
+fn status_snapshot(driver: &Driver<SysEdge>, cfg: &Config, setup: &Setup) -> serde_json::Value {
+    let vips: Vec<Vec<IpAddr>> = cfg
+        .instances
+        .iter()
+        .map(|i| i.virtual_ipaddress.iter().map(|a| a.address).collect())
+        .collect();
+    let groups: Vec<(String, Vec<String>)> = cfg
+        .sync_groups
+        .iter()
+        .map(|g| (g.name.clone(), g.group.clone()))
+        .collect();
+    let ctx = status::Context {
+        vips: &vips,
+        trackers: &setup.trackers,
+        groups: &groups,
+        now: clock::now(),
+    };
+    let history = status::History {
+        last: driver.last_transitions(),
+        counts: driver.transition_counts(),
+    };
+    status::snapshot(driver.engine(), &ctx, &history)
 }
 
 /// Writes the dump a signal asks for (through the worker: no disk write on this thread), and
@@ -1621,10 +1649,10 @@ pub fn run(
     cfg: Config,
     mut signals: Signals,
     mut lvs: Option<crate::lvs_run::LvsHandle>,
-    pid: Option<&str>,
-    vrrp_pid: Option<&str>,
+    pid_files: [&Path; 2],
     keep_vips_on_stop: bool,
     reload: &dyn Fn() -> ka_config::Loaded,
+    control: &crate::control::ControlSetup,
 ) -> anyhow::Result<ExitCode> {
     let mut cfg = cfg;
     ka_sys::alloc::tune_for_long_running();
@@ -1632,11 +1660,8 @@ pub fn run(
         log("no vrrp_instance configured: nothing to do");
         return Ok(ExitCode::SUCCESS);
     }
-    let _pids = PidFiles::write(&[
-        Path::new(pid.unwrap_or(DEFAULT_PID)),
-        Path::new(vrrp_pid.unwrap_or(DEFAULT_VRRP_PID)),
-    ])
-    .context("writing pid files")?;
+    // The main pid file and the VRRP one.
+    let _pids = PidFiles::write(&pid_files).context("writing pid files")?;
     let policy = ScriptPolicy::from_config(&cfg);
     drop_refused_scripts(&mut cfg, &policy);
     policy.warn_if_unchecked(uses_scripts(&cfg));
@@ -1718,6 +1743,21 @@ pub fn run(
             .spawn(move || link_watcher(inbox, t, own, own6))?;
     }
     spawn_trackers(&cfg, &setup, 0, &inbox, &policy)?;
+    {
+        let inbox = inbox.clone();
+        let vrrp: crate::control::VrrpSource = std::sync::Arc::new(move || {
+            let (reply, rx) = channel();
+            inbox.post(Msg::Status(reply));
+            rx.recv_timeout(crate::control::ANSWER_WAIT).unwrap_or_else(
+                |_| serde_json::json!({"error": "the VRRP thread did not answer in time"}),
+            )
+        });
+        crate::control::start(
+            control,
+            Some(vrrp),
+            lvs.as_ref().map(crate::lvs_run::LvsHandle::status_source),
+        );
+    }
 
     let group_notify = cfg
         .sync_groups
@@ -1886,6 +1926,9 @@ pub fn run(
                     Msg::AddressRemoved(addr) => {
                         restore_vip(&driver, addr);
                         statics.restore(&driver.edge().work, addr);
+                    }
+                    Msg::Status(reply) => {
+                        let _ = reply.send(status_snapshot(&driver, &cfg, &setup));
                     }
                     Msg::LinkRecreated(name) => {
                         reopen_sockets(&mut driver, &keys, &setup, &name);

@@ -333,6 +333,11 @@ impl Engine {
         &self.trackers
     }
 
+    /// The trackers an instance follows and their weights (status shows what moves a priority).
+    pub fn bindings(&self, id: InstanceId) -> &[Binding] {
+        self.bindings.get(id).map(Vec::as_slice).unwrap_or_default()
+    }
+
     /// Every instance.
     pub fn instances(&self) -> &[Instance] {
         &self.instances

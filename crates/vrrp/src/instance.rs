@@ -82,6 +82,23 @@ pub enum Cause {
     Shutdown,
 }
 
+impl Cause {
+    /// A short stable label, for metrics (`keepalived_rs_transitions_total{cause=...}`).
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Cause::Startup => "startup",
+            Cause::Owner => "owner",
+            Cause::MasterDown => "master_down",
+            Cause::PriorityZero => "priority_zero",
+            Cause::HigherPriority { .. } => "higher_priority",
+            Cause::Fault(_) => "fault",
+            Cause::FaultCleared => "fault_cleared",
+            Cause::SyncGroup(_) => "sync_group",
+            Cause::Shutdown => "shutdown",
+        }
+    }
+}
+
 /// What the instance asks its driver to do.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Action {
