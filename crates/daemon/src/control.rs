@@ -141,12 +141,15 @@ fn answer(stream: UnixStream, collect: &Collect) -> std::io::Result<()> {
     stream.set_read_timeout(Some(Duration::from_secs(2)))?;
     stream.set_write_timeout(Some(Duration::from_secs(5)))?;
     let mut out = stream.try_clone()?;
-    if !peer_is_root(&stream) {
+    let root = peer_is_root(&stream);
+    // The request is read even from a refused peer: closing on unread data would reset the
+    // connection, and the client would see an error instead of the refusal.
+    let mut line = String::new();
+    BufReader::new(stream.take(256)).read_line(&mut line)?;
+    if !root {
         let refusal = json!({"error": "refused: only root may ask keepalived-rs for its status"});
         return writeln!(out, "{refusal}");
     }
-    let mut line = String::new();
-    BufReader::new(stream.take(256)).read_line(&mut line)?;
     let reply = match line.trim() {
         "status" => collect(),
         other => json!({"error": format!("unknown request {other:?}; ask `status`")}),

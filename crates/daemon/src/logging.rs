@@ -1,5 +1,7 @@
-//! Log lines the way keepalived writes them: to the console with `-l`, to syslog (ident
-//! `Keepalived_vrrp`, facility daemon unless `-S`) unless `-G`; and systemd readiness
+//! Log lines the way keepalived writes them: to the console with `-l`, to syslog unless `-G`
+//! (facility daemon unless `-S`; idents `Keepalived` for the main process's start and stop,
+//! `Keepalived_vrrp`, `Keepalived_healthcheckers`, in glibc's datagram format so journald's
+//! `SYSLOG_IDENTIFIER` and rsyslog's programname match keepalived's); and systemd readiness
 //! notifications when `NOTIFY_SOCKET` is set.
 
 use std::io::Write;
@@ -40,6 +42,21 @@ pub fn facility(arg: Option<&str>) -> u8 {
     }
 }
 
+/// Writes one line of the main process (ident `Keepalived`: start, stop, children).
+pub fn log_main(line: &str) {
+    log_as("Keepalived", line);
+}
+
+/// The datagram glibc's `syslog()` would send: `<PRI>TIMESTAMP IDENT[PID]: LINE`, priority
+/// facility * 8 + notice. journald takes IDENT as `SYSLOG_IDENTIFIER`, rsyslog as programname.
+pub fn syslog_datagram(facility: u8, ident: &str, pid: u32, line: &str) -> String {
+    let pri = u16::from(facility) * 8 + 5;
+    format!(
+        "<{pri}>{} {ident}[{pid}]: {line}",
+        ka_sys::clock::syslog_timestamp()
+    )
+}
+
 /// Writes one line (ident `Keepalived_vrrp`).
 pub fn log(line: &str) {
     log_as("Keepalived_vrrp", line);
@@ -68,9 +85,7 @@ pub fn log_as(ident: &str, line: &str) {
             Some(s)
         });
         if let Some(s) = sock {
-            // Priority: facility * 8 + notice (5).
-            let pri = u16::from(cfg.facility) * 8 + 5;
-            let msg = format!("<{pri}>{ident}[{}]: {line}", std::process::id());
+            let msg = syslog_datagram(cfg.facility, ident, std::process::id(), line);
             let _ = s.send(msg.as_bytes());
         }
     }
@@ -105,6 +120,19 @@ mod tests {
         assert_eq!(facility(Some("user")), 1);
         assert_eq!(facility(Some("local2")), 18);
         assert_eq!(facility(Some("5")), 21);
+    }
+
+    #[test]
+    fn datagrams_are_glibc_syslog_format() {
+        let d = syslog_datagram(3, "Keepalived_vrrp", 42, "(VI_1) Entering MASTER STATE");
+        assert!(d.starts_with("<29>"), "{d}");
+        assert!(
+            d.ends_with(" Keepalived_vrrp[42]: (VI_1) Entering MASTER STATE"),
+            "{d}"
+        );
+        // `<29>` + `Mmm dd hh:mm:ss` + space.
+        assert_eq!(&d[4 + 15..4 + 16], " ", "{d}");
+        assert!(syslog_datagram(16 + 2, "x", 1, "y").starts_with("<149>"));
     }
 
     #[test]

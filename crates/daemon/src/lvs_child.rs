@@ -77,7 +77,7 @@ impl ChildHandle {
             stopping: AtomicBool::new(false),
         });
         let first = spawn_child(&args)?;
-        log(&format!(
+        crate::logging::log_main(&format!(
             "Starting Healthcheck child process, pid={}",
             first.id()
         ));
@@ -202,7 +202,7 @@ fn supervise(mut child: Child, args: Vec<String>, respawn: bool, shared: &Shared
         }
         match spawn_child(&args) {
             Ok(c) => {
-                log(&format!(
+                crate::logging::log_main(&format!(
                     "Starting Healthcheck child process, pid={}",
                     c.id()
                 ));

@@ -246,6 +246,13 @@ fn run() -> anyhow::Result<ExitCode> {
     if child_mode {
         // systemd hears from the parent only.
         std::env::remove_var("NOTIFY_SOCKET");
+    } else {
+        logging::log_main(&format!(
+            "Starting keepalived-rs v{} (reads keepalived 2.2.7 configurations)",
+            env!("CARGO_PKG_VERSION")
+        ));
+        logging::log_main(&format!("Command line: {}", args.join(" ")));
+        logging::log_main(&format!("Configuration file {}", cli.use_file));
     }
     if !cli.dont_fork && !child_mode {
         // Before any thread exists.
@@ -314,8 +321,16 @@ fn run() -> anyhow::Result<ExitCode> {
         ),
         _ => None,
     };
+    let stopped = || {
+        if !child_mode {
+            logging::log_main(&format!(
+                "Stopped keepalived-rs v{}",
+                env!("CARGO_PKG_VERSION")
+            ));
+        }
+    };
     if run_vrrp {
-        return vrrp_run::run(
+        let code = vrrp_run::run(
             loaded.config,
             signals,
             lvs,
@@ -323,7 +338,9 @@ fn run() -> anyhow::Result<ExitCode> {
             cli.dont_release_vrrp,
             &reload,
             &control_setup,
-        );
+        )?;
+        stopped();
+        return Ok(code);
     }
     match lvs {
         Some(handle) => {
@@ -338,7 +355,9 @@ fn run() -> anyhow::Result<ExitCode> {
             // The LVS thread has its own copy; this one would only hold memory.
             drop(loaded);
             control::start(&control_setup, None, Some(handle.status_source()));
-            lvs_run::run_alone(handle, signals, &reload)
+            let code = lvs_run::run_alone(handle, signals, &reload)?;
+            stopped();
+            Ok(code)
         }
         None => {
             logging::log("no vrrp_instance and no virtual_server to run: nothing to do");

@@ -165,6 +165,8 @@ fn table(header: &[&str], rows: &[Vec<String>]) -> String {
                 let _ = write!(out, "{c:<w$}  ");
             }
         }
+        let kept = out.trim_end_matches(' ').len();
+        out.truncate(kept);
         out.push('\n');
     };
     line(header.iter().map(|h| (*h).to_string()).collect(), &mut out);

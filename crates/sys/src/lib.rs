@@ -2,6 +2,7 @@
 //!
 //! The only crate allowed `unsafe`; each block carries a SAFETY note. (Issue 5.)
 pub mod alloc;
+pub mod clock;
 pub mod garp;
 pub mod netlink;
 pub mod sched;
