@@ -47,16 +47,39 @@ pub fn main(args: &[String]) -> ExitCode {
             return ExitCode::from(NO_ANSWER);
         }
     }
-    // The daemon names its pid file after `instance`, or else its namespace (keepalived's rule).
-    let suffix = cli.instance.as_deref().or(cli.namespace.as_deref());
-    let pid_file = control::main_pid_file(cli.pid.as_deref(), suffix);
-    let name = control::socket_name(&pid_file);
-    let doc = match control::query(&name, std::time::Duration::from_secs(10)) {
-        Ok(d) => d,
-        Err(e) => {
+    // The daemon names its pid file after `instance`, or else its `-s` namespace (keepalived's
+    // rule); one started by `ip netns exec` without `-s` has the plain name: tried second.
+    let mut candidates = vec![control::main_pid_file(
+        cli.pid.as_deref(),
+        cli.instance.as_deref().or(cli.namespace.as_deref()),
+    )];
+    if cli.pid.is_none() && cli.instance.is_none() && cli.namespace.is_some() {
+        candidates.push(control::main_pid_file(None, None));
+    }
+    let mut answer = None;
+    for pid_file in &candidates {
+        let name = control::socket_name(pid_file);
+        match control::query(&name, std::time::Duration::from_secs(10)) {
+            Ok(d) => {
+                answer = Some(Ok(d));
+                break;
+            }
+            Err(control::QueryError::NoDaemon(_)) if answer.is_none() => {
+                answer = Some(Err(control::QueryError::NoDaemon(name)));
+            }
+            Err(e) => {
+                answer = Some(Err(e));
+                break;
+            }
+        }
+    }
+    let doc = match answer {
+        Some(Ok(d)) => d,
+        Some(Err(e)) => {
             eprintln!("keepalived-rs status: {e}");
             return ExitCode::from(NO_ANSWER);
         }
+        None => return ExitCode::from(NO_ANSWER),
     };
     if cli.json {
         println!(
