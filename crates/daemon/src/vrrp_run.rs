@@ -125,8 +125,8 @@ enum Msg {
     AddressRemoved(IpAddr),
     /// An interface we use came back with a new ifindex: its sockets must be reopened.
     LinkRecreated(String),
-    /// `keepalived-rs status` or `/metrics` asks for the VRRP side's snapshot.
-    Status(Sender<serde_json::Value>),
+    /// `keepalived-rs status` or `/metrics` asks for a copy of the VRRP side's state.
+    Status(Sender<status::View>),
 }
 
 /// Sentinel socket index of an instance whose interface does not exist (yet):
@@ -1351,29 +1351,25 @@ impl DropLog {
     }
 }
 
-/// The VRRP side's status snapshot (see `status::snapshot`).
-fn status_snapshot(driver: &Driver<SysEdge>, cfg: &Config, setup: &Setup) -> serde_json::Value {
-    let vips: Vec<Vec<IpAddr>> = cfg
-        .instances
-        .iter()
-        .map(|i| i.virtual_ipaddress.iter().map(|a| a.address).collect())
-        .collect();
-    let groups: Vec<(String, Vec<String>)> = cfg
-        .sync_groups
-        .iter()
-        .map(|g| (g.name.clone(), g.group.clone()))
-        .collect();
-    let ctx = status::Context {
-        vips: &vips,
-        trackers: &setup.trackers,
-        groups: &groups,
+/// A copy of the VRRP side's state for `status` (see `status::View`).
+fn status_view(driver: &Driver<SysEdge>, cfg: &Config, setup: &Setup) -> status::View {
+    status::View {
+        engine: driver.engine().clone(),
+        vips: cfg
+            .instances
+            .iter()
+            .map(|i| i.virtual_ipaddress.iter().map(|a| a.address).collect())
+            .collect(),
+        trackers: setup.trackers.clone(),
+        groups: cfg
+            .sync_groups
+            .iter()
+            .map(|g| (g.name.clone(), g.group.clone()))
+            .collect(),
+        last: driver.last_transitions().clone(),
+        counts: driver.transition_counts().clone(),
         now: clock::now(),
-    };
-    let history = status::History {
-        last: driver.last_transitions(),
-        counts: driver.transition_counts(),
-    };
-    status::snapshot(driver.engine(), &ctx, &history)
+    }
 }
 
 /// Writes the dump a signal asks for (through the worker: no disk write on this thread), and
@@ -1748,9 +1744,10 @@ pub fn run(
         let vrrp: crate::control::VrrpSource = std::sync::Arc::new(move || {
             let (reply, rx) = channel();
             inbox.post(Msg::Status(reply));
-            rx.recv_timeout(crate::control::ANSWER_WAIT).unwrap_or_else(
-                |_| serde_json::json!({"error": "the VRRP thread did not answer in time"}),
-            )
+            match rx.recv_timeout(crate::control::ANSWER_WAIT) {
+                Ok(view) => view.snapshot(),
+                Err(_) => serde_json::json!({"error": "the VRRP thread did not answer in time"}),
+            }
         });
         crate::control::start(
             control,
@@ -1928,7 +1925,7 @@ pub fn run(
                         statics.restore(&driver.edge().work, addr);
                     }
                     Msg::Status(reply) => {
-                        let _ = reply.send(status_snapshot(&driver, &cfg, &setup));
+                        let _ = reply.send(status_view(&driver, &cfg, &setup));
                     }
                     Msg::LinkRecreated(name) => {
                         reopen_sockets(&mut driver, &keys, &setup, &name);
