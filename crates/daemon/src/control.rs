@@ -118,7 +118,9 @@ pub fn serve(name: &str, collect: Collect) {
     let spawned = std::thread::Builder::new()
         .name("control".into())
         .spawn(move || {
+            // Monitoring yields to everything else: a scrape may wait, an advert may not.
             let _ = ka_sys::sched::set_current_thread_normal();
+            let _ = ka_sys::sched::set_current_thread_nice(10);
             for conn in listener.incoming() {
                 let Ok(stream) = conn else { continue };
                 // One at a time: a status request costs milliseconds, and a client that stalls
@@ -154,7 +156,9 @@ fn answer(stream: UnixStream, collect: &Collect) -> std::io::Result<()> {
         "status" => collect(),
         other => json!({"error": format!("unknown request {other:?}; ask `status`")}),
     };
-    writeln!(out, "{reply}")
+    let mut text = reply.to_string();
+    text.push('\n');
+    out.write_all(text.as_bytes())
 }
 
 /// Why a query got no document.

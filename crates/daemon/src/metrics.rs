@@ -404,7 +404,9 @@ pub fn serve(addr: SocketAddr, collect: Collect) -> std::io::Result<()> {
     std::thread::Builder::new()
         .name("metrics".into())
         .spawn(move || {
+            // Monitoring yields to everything else: a scrape may wait, an advert may not.
             let _ = ka_sys::sched::set_current_thread_normal();
+            let _ = ka_sys::sched::set_current_thread_nice(10);
             for conn in listener.incoming() {
                 let Ok(stream) = conn else { continue };
                 if let Err(e) = answer(stream, &collect) {
@@ -449,11 +451,13 @@ fn answer(stream: TcpStream, collect: &Collect) -> std::io::Result<()> {
             "only GET\n".to_string(),
         ),
     };
-    write!(
-        out,
+    // One buffer, one write: formatting straight into the socket would send a segment per
+    // piece (hundreds of them for a large scrape).
+    let response = format!(
         "HTTP/1.1 {status}\r\nContent-Type: {ctype}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
         body.len()
-    )
+    );
+    out.write_all(response.as_bytes())
 }
 
 #[cfg(test)]

@@ -11,6 +11,7 @@ pub mod flood;
 pub mod idle;
 pub mod responder;
 pub mod scripts;
+pub mod status;
 
 use anyhow::{bail, Context, Result};
 use serde_json::{json, Value};
@@ -165,7 +166,7 @@ impl ConfSpec {
 /// Options of `keepalived-rs bench`.
 #[derive(Debug, Clone)]
 pub struct BenchOptions {
-    /// Which scenarios: failover, handover, idle, flood, scripts, rate (all when empty).
+    /// Which scenarios: failover, handover, idle, flood, scripts, status, rate, checks (all when empty).
     pub only: Vec<String>,
     /// Failover trials per case.
     pub trials: usize,
@@ -275,6 +276,13 @@ pub fn run(opts: &BenchOptions) -> Result<()> {
     }
     if wants(opts, "rate") {
         step("rate", idle::rate(&impls, opts.rate_window), &mut figures);
+    }
+    if wants(opts, "status") {
+        step(
+            "status",
+            status::status(&impls, opts.scripts_window),
+            &mut figures,
+        );
     }
     if wants(opts, "checks") {
         let (tcp, http, window) = opts.checks;
@@ -456,7 +464,7 @@ mod tests {
     about = "Lab benchmarks of keepalived-rs against keepalived, in the same run (root)"
 )]
 pub struct BenchCli {
-    /// Scenarios to run (failover, handover, idle, flood, scripts, rate, checks); all by default.
+    /// Scenarios to run (failover, handover, idle, flood, scripts, status, rate, checks); all by default.
     #[arg(long = "only", value_delimiter = ',')]
     pub only: Vec<String>,
     /// Trials per failover / handover case.
