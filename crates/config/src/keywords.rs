@@ -313,9 +313,8 @@ Status:
   by the VRRP side (`docs/running.md`) or by the LVS side, which programs IPVS and runs the
   checkers in the checker process (`docs/lvs.md`). Every checker runs (TCP_CHECK, HTTP_GET,
   SSL_GET, SMTP_CHECK, MISC_CHECK, DNS_CHECK, UDP_CHECK, PING_CHECK, FILE_CHECK) except
-  BFD_CHECK, as there is no BFD. Exceptions are in the note (`startup_script` and
-  `shutdown_script` are checked but not run) or under *Not built yet* in `docs/running.md` and
-  `docs/lvs.md`.
+  BFD_CHECK, as there is no BFD. Exceptions are in the note or under *Not built yet* in
+  `docs/running.md` and `docs/lvs.md`.
 - **ParsedOnly**: recognised and kept raw in the model, with a note in the diagnostics. It has
   no effect unless the note says what reads it (`default_interface`, the root `SSL` block,
   `regex_options`, `regex_min_offset` and `regex_max_offset` are used).

@@ -17,6 +17,7 @@ mod demo;
 mod dump;
 mod env;
 mod firewall;
+mod lifecycle;
 mod logging;
 mod lvs_checks;
 mod lvs_child;
@@ -235,6 +236,13 @@ fn run() -> anyhow::Result<ExitCode> {
         nix::sched::setns(file, nix::sched::CloneFlags::CLONE_NEWNET)
             .with_context(|| format!("entering network namespace {ns}"))?;
     }
+    // global_defs startup_script: before any child or side starts (waited for, bounded);
+    // shutdown_script: after both sides have stopped.
+    let shutdown_script = if child_mode {
+        None
+    } else {
+        lifecycle::Lifecycle::from_config(&loaded.config, lifecycle::Phase::Shutdown)
+    };
     // -P: the VRRP side alone; -C: the checker (LVS) side alone; neither or both: both.
     let vrrp_wanted = (!cli.check || cli.vrrp) && !child_mode;
     let lvs_wanted = !cli.vrrp || cli.check || child_mode;
@@ -263,6 +271,13 @@ fn run() -> anyhow::Result<ExitCode> {
     // Blocked before any thread starts: every thread inherits the mask, so a signal only
     // ever reaches the signalfd.
     let signals = process::Signals::install().context("blocking signals")?;
+    if !child_mode {
+        if let Some(startup) =
+            lifecycle::Lifecycle::from_config(&loaded.config, lifecycle::Phase::Startup)
+        {
+            startup.run();
+        }
+    }
     let run_vrrp = vrrp_wanted && !loaded.config.instances.is_empty();
     let lvs_opts = lvs_run::LvsOptions {
         backend: if cli.ipvs_backend == "memory" {
@@ -322,6 +337,9 @@ fn run() -> anyhow::Result<ExitCode> {
         _ => None,
     };
     let stopped = || {
+        if let Some(script) = &shutdown_script {
+            script.run();
+        }
         if !child_mode {
             logging::log_main(&format!(
                 "Stopped keepalived-rs v{}",

@@ -2,7 +2,8 @@
 //! follow the cluster as a track script fails (the VIP moves) and a real server dies (quorum
 //! lost; in-memory IPVS backend, checkers in their child process); the exit status is 0, 1 or
 //! 2 as documented; each daemon answers only in its own namespace and under its own pid file
-//! (`-p`, `-s`); a non-root client is refused.
+//! (`-p`, `-s`); a non-root client is refused. Also `startup_script`/`shutdown_script`, which
+//! run around the daemon's life.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -12,6 +13,7 @@ use std::path::Path;
 use std::time::Duration;
 
 const LONG: Duration = Duration::from_secs(20);
+static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
 const METRICS_PORT: u16 = 9650;
 
 fn ours() -> &'static Path {
@@ -89,6 +91,7 @@ fn status_and_metrics_follow_the_cluster() {
     if !require_root_or_skip("status_and_metrics_follow_the_cluster") {
         return;
     }
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     let lab = Lab::new(LabSpec::new(2)).expect("lab");
     std::fs::write(lab.dir().join("healthy"), "").expect("healthy file");
     let mut responder = lab.listen(1, 8081).expect("responder");
@@ -272,5 +275,50 @@ fn status_and_metrics_follow_the_cluster() {
             d.log()
         );
     }
+    lab.down().expect("teardown");
+}
+
+#[test]
+fn startup_and_shutdown_scripts_run_around_the_daemon() {
+    if !require_root_or_skip("startup_and_shutdown_scripts_run_around_the_daemon") {
+        return;
+    }
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let lab = Lab::new(LabSpec::new(1)).expect("lab");
+    let vip = lab.vip4();
+    let record = lab
+        .write_script(
+            "record.sh",
+            "#!/bin/sh\necho \"$1 $(ip -4 -o addr show dev eth0 | wc -l)\" >> \"$(dirname \"$0\")/life.txt\"\n",
+        )
+        .expect("script");
+    let r = record.display();
+    let conf = format!(
+        "global_defs {{\n  startup_script \"{r} start\"\n  shutdown_script \"{r} stop\"\n  shutdown_script_timeout 5\n}}\n\
+         vrrp_instance VI_1 {{\n  state MASTER\n  interface eth0\n  virtual_router_id 51\n  priority 150\n  \
+         version 3\n  advert_int 0.1\n  virtual_ipaddress {{\n    {vip}/24 dev eth0\n  }}\n}}\n"
+    );
+    let mut d = lab.start_daemon(1, ours(), &conf).expect("start");
+    let life = lab.dir().join("life.txt");
+    let read = || std::fs::read_to_string(&life).unwrap_or_default();
+    assert!(
+        wait_until(LONG, || lab.has_address(1, &format!("{vip}/24"))),
+        "{}",
+        d.log()
+    );
+    // Before the VRRP side started: only the router's own address.
+    assert_eq!(read(), "start 1\n", "{}", d.log());
+    d.signal(Signal::SIGTERM).expect("term");
+    assert_eq!(
+        d.wait_exit(LONG).and_then(|s| s.code()),
+        Some(0),
+        "{}",
+        d.log()
+    );
+    // After the VIP was released.
+    assert_eq!(read(), "start 1\nstop 1\n", "{}", d.log());
+    let log = d.log();
+    assert!(log.contains("Keepalived: Running startup_script"), "{log}");
+    assert!(log.contains("Keepalived: Stopped keepalived-rs"), "{log}");
     lab.down().expect("teardown");
 }
