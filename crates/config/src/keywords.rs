@@ -205,6 +205,35 @@ pub fn block(path: &str) -> Option<&'static Block> {
     BLOCKS.iter().find(|b| b.path == path)
 }
 
+/// Whether a parsed-only keyword is nevertheless read somewhere (its note says so: `read:`,
+/// `kept raw and used`, `kept raw and applied`), so `-t` does not call it without effect.
+pub fn read_although_raw(kw: &Keyword) -> bool {
+    kw.status == Status::ParsedOnly
+        && ["read:", "kept raw and used", "kept raw and applied"]
+            .iter()
+            .any(|p| kw.note.starts_with(p))
+}
+
+/// The note of such a keyword without its "read" prefix, for `-t`'s line.
+pub fn read_note(kw: &Keyword) -> &'static str {
+    let mut note = kw.note;
+    for prefix in [
+        "read:",
+        "kept raw and used by",
+        "kept raw and used:",
+        "kept raw and used",
+        "kept raw and applied by",
+        "kept raw and applied:",
+        "kept raw and applied",
+    ] {
+        if let Some(rest) = note.strip_prefix(prefix) {
+            note = rest;
+            break;
+        }
+    }
+    note.trim()
+}
+
 /// The keyword `name` of the block `path` (case-sensitive, as in keepalived).
 pub fn keyword(path: &str, name: &str) -> Option<&'static Keyword> {
     block(path)?.keywords.iter().find(|k| k.name == name)

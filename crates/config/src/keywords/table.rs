@@ -57,7 +57,7 @@ pub(super) const ROOT: &[Keyword] = &[
     kw("includem", C, Supported, "preprocessor: include, pattern must match"),
     kw("includer", C, Supported, "preprocessor: include, files must be readable"),
     kw("includew", C, Supported, "preprocessor: include, wildcard must match"),
-    kw("instance", C, ParsedOnly, "names the pid files (`/run/keepalived_NAME.pid`, `vrrp_NAME`, `checkers_NAME`) and so the `status` socket; nothing else"),
+    kw("instance", C, ParsedOnly, "read: names the pid files (`/run/keepalived_NAME.pid`, `vrrp_NAME`, `checkers_NAME`) and so the `status` socket; nothing else"),
     blk("interface_up_down_delays", C, ParsedOnly, "list block: `IF DOWN [UP]` lines"),
     blk("linkbeat_interfaces", C, ParsedOnly, "list block: `IF [MII|ETHTOOL|IOCTL]` lines"),
     kw("linkbeat_use_polling", C, ParsedOnly, "root form; the vrrp_instance form is deprecated"),

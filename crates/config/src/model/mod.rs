@@ -221,6 +221,17 @@ pub(crate) fn other_keyword(
             ));
             parsed_only.push(raw(block, node));
         }
+        Some(kw) if keywords::read_although_raw(kw) => {
+            d.note(
+                Some(&node.location),
+                format!(
+                    "'{}' is kept raw and read: {}",
+                    node.keyword,
+                    keywords::read_note(kw)
+                ),
+            );
+            parsed_only.push(raw(block, node));
+        }
         Some(_) => {
             d.note(
                 Some(&node.location),
