@@ -174,6 +174,8 @@ struct SysEdge {
     scripts: ScriptPolicy,
     /// `notify_fifo` / `vrrp_notify_fifo`.
     fifos: NotifyFifos,
+    /// `notify_fifo` and `vrrp_notify_fifo` as opened (a reload reopens them when they change).
+    fifo_settings: [ka_config::model::NotifyFifo; 2],
     /// Per instance: accept mode off (`no_accept`, or strict and not the owner).
     no_accept: Vec<bool>,
     /// SMTP alerts: the mail thread and `router_id`, when mail is configured.
@@ -1256,6 +1258,18 @@ fn apply_config(
         }
     };
     edge.scripts = policy.clone();
+    // Changed FIFOs (path, mode, script): the old readers stop, the new FIFOs open. Unchanged
+    // ones stay open, so their readers lose no line across the reload.
+    let fifo_settings = [
+        cfg.global.notify_fifo.clone(),
+        cfg.global.vrrp_notify_fifo.clone(),
+    ];
+    if fifo_settings != edge.fifo_settings {
+        log("notify FIFOs changed: reopening them");
+        edge.fifos.stop();
+        edge.fifos = NotifyFifos::open(&cfg, &policy);
+        edge.fifo_settings = fifo_settings;
+    }
     edge.socket_of = socket_of;
     edge.src_of = src_of;
     edge.ttl_of = ttl_table(&cfg);
@@ -1782,6 +1796,10 @@ pub fn run(
         keep_on_stop: keep_vips_on_stop,
         stopping: false,
         fifos: NotifyFifos::open(&cfg, &policy),
+        fifo_settings: [
+            cfg.global.notify_fifo.clone(),
+            cfg.global.vrrp_notify_fifo.clone(),
+        ],
         mailer: mail::MailSettings::from_config(&cfg).and_then(|m| {
             let router_id = m.router_id.clone();
             match Mailer::start(m) {

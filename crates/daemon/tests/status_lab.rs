@@ -322,3 +322,59 @@ fn startup_and_shutdown_scripts_run_around_the_daemon() {
     assert!(log.contains("Keepalived: Stopped keepalived-rs"), "{log}");
     lab.down().expect("teardown");
 }
+
+#[test]
+fn a_reload_reopens_changed_notify_fifos() {
+    if !require_root_or_skip("a_reload_reopens_changed_notify_fifos") {
+        return;
+    }
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let lab = Lab::new(LabSpec::new(1)).expect("lab");
+    let vip = lab.vip4();
+    let dir = lab.dir().to_path_buf();
+    for name in ["a", "b"] {
+        lab.write_script(
+            &format!("reader_{name}.sh"),
+            &format!("#!/bin/sh\ncat \"$1\" >> \"$(dirname \"$0\")/{name}.txt\"\n"),
+        )
+        .expect("reader");
+    }
+    let conf = |fifo: &str, vrid: u8| {
+        format!(
+            "global_defs {{\n  vrrp_notify_fifo {d}/{fifo}.fifo\n  vrrp_notify_fifo_script {d}/reader_{fifo}.sh\n}}\n\
+             vrrp_instance VI_1 {{\n  state BACKUP\n  interface eth0\n  virtual_router_id {vrid}\n  priority 150\n  \
+             version 3\n  advert_int 0.1\n  virtual_ipaddress {{\n    {vip}/24 dev eth0\n  }}\n}}\n",
+            d = dir.display()
+        )
+    };
+    let mut d = lab.start_daemon(1, ours(), &conf("a", 51)).expect("start");
+    let read = |n: &str| std::fs::read_to_string(dir.join(format!("{n}.txt"))).unwrap_or_default();
+    let master = "INSTANCE \"VI_1\" MASTER 150";
+    assert!(
+        wait_until(LONG, || read("a").contains(master)),
+        "{}",
+        d.log()
+    );
+    // Another FIFO and another VRID (a new instance: it starts again and becomes master).
+    std::fs::write(dir.join("r1.conf"), conf("b", 52)).expect("rewrite");
+    d.signal(Signal::SIGHUP).expect("hup");
+    assert!(
+        wait_until(LONG, || read("b").contains(master)),
+        "the new FIFO got nothing\n{}",
+        d.log()
+    );
+    assert!(
+        d.log().contains("notify FIFOs changed: reopening them"),
+        "{}",
+        d.log()
+    );
+    assert_eq!(read("a").matches(master).count(), 1, "{}", read("a"));
+    d.signal(Signal::SIGTERM).expect("term");
+    assert_eq!(
+        d.wait_exit(LONG).and_then(|s| s.code()),
+        Some(0),
+        "{}",
+        d.log()
+    );
+    lab.down().expect("teardown");
+}
