@@ -193,9 +193,15 @@ pub fn render(doc: &Value) -> String {
             ("vrid", s(&i["vrid"])),
         ];
         let state = s(&i["state"]);
-        for vip in i["vips"].as_array().into_iter().flatten() {
+        // One series per VIP; one with an empty address for an instance without VIPs (as the
+        // exporter does).
+        let vips: Vec<String> = match i["vips"].as_array() {
+            Some(v) if !v.is_empty() => v.iter().map(s).collect(),
+            _ => vec![String::new()],
+        };
+        for vip in vips {
             let mut l = base.to_vec();
-            l.push(("ip_address", s(vip)));
+            l.push(("ip_address", vip));
             f.add(
                 "keepalived_vrrp_state",
                 "gauge",
@@ -204,9 +210,7 @@ pub fn render(doc: &Value) -> String {
                 state_number(&state),
             );
         }
-        let mut with_state = base.to_vec();
-        with_state.push(("state", state.clone()));
-        let ls = labels(&with_state);
+        let ls = labels(&base);
         for (name, key, help) in INSTANCE_COUNTERS {
             f.add(name, "counter", help, ls.clone(), n(&i["stats"][*key]));
         }
@@ -264,13 +268,21 @@ pub fn render(doc: &Value) -> String {
     }
     for s_ in vrrp["scripts"].as_array().into_iter().flatten() {
         let name = labels(&[("name", s(&s_["name"]))]);
-        f.add(
-            "keepalived_script_status",
-            "gauge",
-            "vrrp_script verdict: 1 GOOD, 0 BAD.",
-            name.clone(),
-            if s_["status"] == "GOOD" { 1.0 } else { 0.0 },
-        );
+        // Only a known verdict, as the exporter (a script that has not run yet has none).
+        let status = match s_["status"].as_str() {
+            Some("GOOD") => Some(1.0),
+            Some("BAD") => Some(0.0),
+            _ => None,
+        };
+        if let Some(v) = status {
+            f.add(
+                "keepalived_script_status",
+                "gauge",
+                "vrrp_script verdict: 1 GOOD, 0 BAD.",
+                name.clone(),
+                v,
+            );
+        }
         f.add(
             "keepalived_script_state",
             "gauge",
@@ -483,8 +495,13 @@ mod tests {
         let t = render(&doc);
         assert!(t.contains("keepalived_up 1\n"), "{t}");
         assert!(t.contains("keepalived_vrrp_state{iname=\"VI_1\",intf=\"eth0\",vrid=\"51\",ip_address=\"10.0.0.101\"} 2\n"), "{t}");
-        assert!(t.contains("keepalived_advertisements_sent_total{iname=\"VI_1\",intf=\"eth0\",vrid=\"51\",state=\"MASTER\"} 7\n"), "{t}");
-        assert!(t.contains("keepalived_ip_ttl_errors_total{iname=\"VI_1\",intf=\"eth0\",vrid=\"51\",state=\"MASTER\"} 2\n"), "{t}");
+        assert!(t.contains("keepalived_advertisements_sent_total{iname=\"VI_1\",intf=\"eth0\",vrid=\"51\"} 7\n"), "{t}");
+        assert!(
+            t.contains(
+                "keepalived_ip_ttl_errors_total{iname=\"VI_1\",intf=\"eth0\",vrid=\"51\"} 2\n"
+            ),
+            "{t}"
+        );
         assert!(t.contains("keepalived_rs_transitions_total{iname=\"VI_1\",to=\"MASTER\",cause=\"master_down\"} 1\n"), "{t}");
         assert!(
             t.contains("keepalived_script_status{name=\"chk\"} 1\n"),
