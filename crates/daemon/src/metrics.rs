@@ -195,13 +195,27 @@ pub fn render(doc: &Value) -> String {
         let state = s(&i["state"]);
         // One series per VIP; one with an empty address for an instance without VIPs (as the
         // exporter does).
-        let vips: Vec<String> = match i["vips"].as_array() {
-            Some(v) if !v.is_empty() => v.iter().map(s).collect(),
-            _ => vec![String::new()],
+        // `intf` is the VIP's own device, as the exporter reads it from keepalived's dump.
+        let vips: Vec<(String, String)> = match i["vips"].as_array() {
+            Some(v) if !v.is_empty() => v
+                .iter()
+                .enumerate()
+                .map(|(k, a)| {
+                    let dev = i["vip_devices"][k]
+                        .as_str()
+                        .map_or_else(|| s(&i["interface"]), str::to_string);
+                    (s(a), dev)
+                })
+                .collect(),
+            _ => vec![(String::new(), s(&i["interface"]))],
         };
-        for vip in vips {
-            let mut l = base.to_vec();
-            l.push(("ip_address", vip));
+        for (vip, dev) in vips {
+            let l = [
+                ("iname", s(&i["name"])),
+                ("intf", dev),
+                ("vrid", s(&i["vrid"])),
+                ("ip_address", vip),
+            ];
             f.add(
                 "keepalived_vrrp_state",
                 "gauge",

@@ -288,6 +288,8 @@ pub struct View {
     pub engine: Engine,
     /// VIPs of each instance.
     pub vips: Vec<Vec<IpAddr>>,
+    /// The device of each VIP (its `dev`, else the instance's interface).
+    pub vip_devs: Vec<Vec<String>>,
     /// The tracker table.
     pub trackers: Vec<TrackerKey>,
     /// Sync groups and their members.
@@ -313,7 +315,13 @@ impl View {
             last: &self.last,
             counts: &self.counts,
         };
-        snapshot(&self.engine, &ctx, &history)
+        let mut doc = snapshot(&self.engine, &ctx, &history);
+        if let Some(instances) = doc["instances"].as_array_mut() {
+            for (i, devs) in instances.iter_mut().zip(&self.vip_devs) {
+                i["vip_devices"] = json!(devs);
+            }
+        }
+        doc
     }
 }
 

@@ -1374,6 +1374,21 @@ fn status_view(driver: &Driver<SysEdge>, cfg: &Config, setup: &Setup) -> status:
             .iter()
             .map(|i| i.virtual_ipaddress.iter().map(|a| a.address).collect())
             .collect(),
+        vip_devs: cfg
+            .instances
+            .iter()
+            .zip(&setup.instances)
+            .map(|(i, spec)| {
+                i.virtual_ipaddress
+                    .iter()
+                    .map(|a| {
+                        a.dev
+                            .clone()
+                            .unwrap_or_else(|| spec.config.interface.clone())
+                    })
+                    .collect()
+            })
+            .collect(),
         trackers: setup.trackers.clone(),
         groups: cfg
             .sync_groups
