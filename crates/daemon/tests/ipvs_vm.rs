@@ -101,6 +101,7 @@ ipvsadm -a -t 192.0.2.1:80 -r 192.0.2.10:80 -g -w 5
 KA=$!
 wait_for '192.0.2.11:80' && sleep 1.5
 echo '--- start'; ipvsadm -Sn
+echo '--- status'; ./keepalived-rs status --json -p /tmp/m.pid; echo "status-exit $?"
 kill $HTTPD_11; wait_gone '192.0.2.11:80'
 echo '--- rs-down'; ipvsadm -Sn
 kill $HTTPD_12; wait_for '192.0.2.12:0 -g -w 0'
@@ -164,6 +165,25 @@ fn keepalived_rs_programs_ipvs_on_a_real_kernel() {
         ]),
         "{out}"
     );
+    // `keepalived-rs status` reads the kernel: the adopted destination's weight (5, not the
+    // configured 2), every server in IPVS, quorum held (exit 0).
+    let status = section(&out.stdout, "status");
+    assert!(status.iter().any(|l| l == "status-exit 0"), "{out}");
+    let json: String = status
+        .iter()
+        .take_while(|l| !l.starts_with("status-exit"))
+        .cloned()
+        .collect::<Vec<_>>()
+        .join("\n");
+    let doc: serde_json::Value = serde_json::from_str(&json).expect("status JSON");
+    let vs = &doc["lvs"]["virtual_servers"][0];
+    assert_eq!(doc["lvs"]["backend"], "kernel", "{doc}");
+    assert_eq!(vs["quorum_up"], true, "{doc}");
+    assert_eq!(vs["services"][0]["in_kernel"], true, "{doc}");
+    assert_eq!(vs["real_servers"][0]["kernel_weight"], 5, "{doc}");
+    assert_eq!(vs["real_servers"][0]["weight"], 2, "{doc}");
+    assert_eq!(vs["real_servers"][1]["in_kernel"], true, "{doc}");
+    assert_eq!(doc["vrrp"], serde_json::Value::Null, "{doc}");
     assert_eq!(
         table(&out.stdout, "rs-down"),
         lines(&[
