@@ -202,13 +202,18 @@ fn run() -> anyhow::Result<ExitCode> {
     }
     // keepalived's pid file names: `-p`/`-r`/`-c`, else suffixed with the `instance` name
     // (global_defs) or, without one, the `-s` namespace. The control socket follows the main one.
-    let suffix = loaded
-        .config
-        .parsed_only
-        .iter()
-        .find(|r| r.keyword == "instance")
-        .and_then(|r| r.args.first().cloned())
-        .or_else(|| cli.namespace.clone());
+    let raw_value = |keyword: &str| {
+        loaded
+            .config
+            .parsed_only
+            .iter()
+            .rev()
+            .find(|r| r.keyword == keyword)
+            .and_then(|r| r.args.first().cloned())
+    };
+    // The network namespace: `-s`, else the `net_namespace` keyword (keepalived's order).
+    let namespace = cli.namespace.clone().or_else(|| raw_value("net_namespace"));
+    let suffix = raw_value("instance").or_else(|| namespace.clone());
     let main_pid = control::main_pid_file(cli.pid.as_deref(), suffix.as_deref());
     let child_pid = |given: &Option<String>, default: &str| -> String {
         match (given, &suffix) {
@@ -229,8 +234,9 @@ fn run() -> anyhow::Result<ExitCode> {
         config: cli.use_file.clone(),
         started: std::time::Instant::now(),
     };
-    // `-s NAME`: run in the network namespace `ip netns` calls NAME (before any thread).
-    if let (Some(ns), false) = (&cli.namespace, child_mode) {
+    // `-s NAME` / `net_namespace NAME`: run in the network namespace `ip netns` calls NAME
+    // (before any thread).
+    if let (Some(ns), false) = (&namespace, child_mode) {
         let file = std::fs::File::open(format!("/run/netns/{ns}"))
             .with_context(|| format!("network namespace {ns}"))?;
         nix::sched::setns(file, nix::sched::CloneFlags::CLONE_NEWNET)

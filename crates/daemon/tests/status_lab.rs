@@ -381,3 +381,44 @@ fn a_reload_reopens_changed_notify_fifos() {
     );
     lab.down().expect("teardown");
 }
+
+/// `net_namespace NAME` moves the daemon into that namespace at start. Started in router 2's
+/// namespace (so a failure could never reach the host's), it must run in router 1's.
+#[test]
+fn net_namespace_moves_the_daemon_into_its_namespace() {
+    if !require_root_or_skip("net_namespace_moves_the_daemon_into_its_namespace") {
+        return;
+    }
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let lab = Lab::new(LabSpec::new(2)).expect("lab");
+    let vip = lab.vip4();
+    let ns1 = lab.ns_name(1).expect("ns");
+    let conf = format!(
+        "net_namespace {ns1}\n\
+         vrrp_instance VI_1 {{\n  state MASTER\n  interface eth0\n  virtual_router_id 51\n  priority 150\n  \
+         version 3\n  advert_int 0.1\n  virtual_ipaddress {{\n    {vip}/24 dev eth0\n  }}\n}}\n"
+    );
+    let mut d = lab.start_daemon(2, ours(), &conf).expect("start");
+    assert!(
+        wait_until(LONG, || lab.has_address(1, &format!("{vip}/24"))),
+        "the VIP is not in {ns1}\n{}",
+        d.log()
+    );
+    assert!(!lab.has_address(2, &format!("{vip}/24")));
+    // The control socket lives there too.
+    let out = std::process::Command::new(ours())
+        .args(["status", "--json", "-s", &ns1, "-p", &pid_file(&lab, 2)])
+        .output()
+        .expect("status");
+    let doc: Value = serde_json::from_slice(&out.stdout).expect("json");
+    assert_eq!(instance(&doc)["state"], "MASTER", "{doc}");
+    d.signal(Signal::SIGTERM).expect("term");
+    assert_eq!(
+        d.wait_exit(LONG).and_then(|s| s.code()),
+        Some(0),
+        "{}",
+        d.log()
+    );
+    assert!(!lab.has_address(1, &format!("{vip}/24")), "VIP left behind");
+    lab.down().expect("teardown");
+}

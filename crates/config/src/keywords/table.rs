@@ -62,7 +62,7 @@ pub(super) const ROOT: &[Keyword] = &[
     blk("linkbeat_interfaces", C, ParsedOnly, "list block: `IF [MII|ETHTOOL|IOCTL]` lines"),
     kw("linkbeat_use_polling", C, ParsedOnly, "root form; the vrrp_instance form is deprecated"),
     kw("namespace_with_ipsets", C, ParsedOnly, ""),
-    kw("net_namespace", C, ParsedOnly, ""),
+    kw("net_namespace", C, ParsedOnly, "read: the daemon enters network namespace NAME (`/run/netns/NAME`) at start, as `-s NAME` (which wins), and its pid files get `_NAME`"),
     kw("net_namespace_ipvs", C, ParsedOnly, ""),
     blk("SSL", C, ParsedOnly, "kept raw and used by SSL_GET (its OpenSSL client context)"),
     blk("static_ipaddress", C, Supported, "list block of address lines"),
