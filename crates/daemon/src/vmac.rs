@@ -61,6 +61,20 @@ fn ip(args: &[&str]) -> bool {
         .is_ok_and(|s| s.success())
 }
 
+/// The first IPv6 link-local address of `ifname`, from `ip -6 -o addr`.
+fn base_link_local(ifname: &str) -> Option<String> {
+    let out = Command::new("ip")
+        .args(["-6", "-o", "addr", "show", "dev", ifname, "scope", "link"])
+        .output()
+        .ok()?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    text.split_whitespace()
+        .skip_while(|w| *w != "inet6")
+        .nth(1)
+        .and_then(|a| a.split('/').next())
+        .map(str::to_string)
+}
+
 fn sysctl_path(ifname: &str, key: &str) -> String {
     format!("/proc/sys/net/ipv4/conf/{ifname}/{key}")
 }
@@ -88,12 +102,52 @@ impl Vmacs {
                 ));
                 continue;
             }
+            let ipv6 = inst
+                .virtual_ipaddress
+                .first()
+                .is_some_and(|a| a.address.is_ipv6());
+            if ipv6 {
+                // Every router's macvlan has the same MAC, so the kernel's EUI-64 link-local would
+                // be the same on each and fail duplicate address detection: no address generation
+                // (set before the link goes up, or the kernel adds one anyway).
+                let _ = ip(&["link", "set", "dev", &name, "addrgenmode", "none"]);
+            }
             me.set(&sysctl_path(base, "arp_ignore"), "1");
             me.set(&sysctl_path(base, "arp_filter"), "1");
             let _ = std::fs::write(sysctl_path(&name, "arp_ignore"), "1");
             let _ = std::fs::write(sysctl_path(&name, "accept_local"), "1");
             let _ = std::fs::write(sysctl_path(&name, "rp_filter"), "0");
             let _ = ip(&["link", "set", &name, "up"]);
+            if ipv6 && !inst.vmac_xmit_base {
+                // Adverts leave the macvlan from the base interface's link-local (the instance's
+                // source), as keepalived does: the same address, without DAD, and deprecated so
+                // nothing else picks it as a source.
+                match base_link_local(base) {
+                    Some(ll) => {
+                        let ok = ip(&[
+                            "-6",
+                            "addr",
+                            "add",
+                            &format!("{ll}/64"),
+                            "dev",
+                            &name,
+                            "nodad",
+                            "preferred_lft",
+                            "0",
+                        ]);
+                        if !ok {
+                            log(&format!(
+                                "({}) cannot put {ll} on {name}: its adverts cannot be sent",
+                                inst.name
+                            ));
+                        }
+                    }
+                    None => log(&format!(
+                        "({}) {base} has no IPv6 link-local address for {name}",
+                        inst.name
+                    )),
+                }
+            }
             log(&format!(
                 "({}) {name} created on {base} with MAC {mac}",
                 inst.name

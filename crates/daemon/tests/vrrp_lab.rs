@@ -1581,6 +1581,53 @@ fn use_vmac_keeps_the_virtual_mac_across_a_failover() {
     lab.down().expect("teardown");
 }
 
+#[test]
+fn use_vmac_for_ipv6_answers_with_the_v6_virtual_mac() {
+    if !require_root_or_skip("use_vmac_for_ipv6_answers_with_the_v6_virtual_mac") {
+        return;
+    }
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let lab = Lab::new(LabSpec::new(2).ipv6(true)).expect("lab");
+    let vip6 = lab.vip6();
+    let conf = |p: u8| {
+        config(&lab, p, "    use_vmac\n")
+            .replace(&format!("{}/24", lab.vip4()), &format!("{vip6}/64"))
+    };
+    let mut a = lab.start_daemon(1, ours(), &conf(150)).expect("a");
+    let b = lab.start_daemon(2, ours(), &conf(100)).expect("b");
+    assert!(
+        wait_until(LONG, || lab.has_address(1, &vip6)),
+        "{}",
+        a.log()
+    );
+    let virtual_mac = "00:00:5e:00:02:33"; // IPv6, VRID 51
+    assert!(
+        wait_until(LONG, || lab.owner_mac(&vip6).as_deref()
+            == Some(virtual_mac)),
+        "the client sees {:?} for the VIP:\n{}",
+        lab.owner_mac(&vip6),
+        a.log()
+    );
+    assert!(lab.ping(&vip6, LONG));
+    assert!(!lab.has_address(2, &vip6), "two masters:\n{}", b.log());
+    a.signal(Signal::SIGTERM).expect("term");
+    assert!(a.wait_exit(Duration::from_secs(3)).is_some());
+    assert!(
+        wait_until(LONG, || lab.has_address(2, &vip6)),
+        "{}",
+        b.log()
+    );
+    assert!(
+        wait_until(LONG, || lab.owner_mac(&vip6).as_deref()
+            == Some(virtual_mac)),
+        "after failover the client sees {:?}",
+        lab.owner_mac(&vip6)
+    );
+    assert!(lab.ping(&vip6, LONG));
+    drop(b);
+    lab.down().expect("teardown");
+}
+
 /// A one-connection-at-a-time SMTP sink that appends every session to a file.
 const SMTP_SINK: &str = r#"
 import socket, sys
