@@ -148,7 +148,15 @@ pub fn write_man(out: &mut dyn std::io::Write) -> std::io::Result<()> {
         .source(format!("keepalived-rs {}", env!("CARGO_PKG_VERSION")));
     man.render(out)?;
     out.write_all(
-        b".SH FILES\n\
+        b".SH \"STATUS\"\n\
+          \\fBkeepalived\\-rs status\\fR [\\fB\\-\\-json\\fR] [\\fB\\-p\\fR \\fIFILE\\fR] [\\fB\\-i\\fR \\fINAME\\fR] [\\fB\\-s\\fR \\fINETNS\\fR]\n\
+          .br\n\
+          Asks the running daemon (root only) for every VRRP instance and virtual server, as a\n\
+          table or JSON. Exit status 0 when every instance is MASTER or BACKUP and every virtual\n\
+          server has quorum, 1 when one is in FAULT or lacks quorum, 2 when no daemon answers.\n\
+          \\fB\\-p\\fR names the daemon's pid file, \\fB\\-i\\fR its \\fIinstance\\fR name,\n\
+          \\fB\\-s\\fR the network namespace it runs in.\n\
+          .SH FILES\n\
           /etc/keepalived/keepalived.conf (the configuration, shared with keepalived),\n\
           /etc/default/keepalived\\-rs (DAEMON_ARGS for the systemd unit),\n\
           /lib/systemd/system/keepalived\\-rs.service\n\
