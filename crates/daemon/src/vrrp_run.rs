@@ -125,6 +125,8 @@ enum Msg {
     AddressRemoved(IpAddr),
     /// An interface we use came back with a new ifindex: its sockets must be reopened.
     LinkRecreated(String),
+    /// A route was removed (by someone else, or by the kernel with its interface).
+    RouteRemoved(ka_sys::netlink::IpPrefix, u32),
     /// `keepalived-rs status` or `/metrics` asks for a copy of the VRRP side's state.
     Status(Sender<status::View>),
 }
@@ -710,9 +712,15 @@ fn worker(rx: Receiver<Work>, inbox: Inbox) {
 /// usable when it is up with carrier and, for interfaces of IPv6 instances (`own6`), when it
 /// has a link-local address that is not tentative (DAD running after the link came up): until
 /// then adverts cannot be sent from it, so its instances are in FAULT.
-fn link_watcher(inbox: Inbox, trackers: Vec<(usize, String)>, own: Vec<String>, own6: Vec<String>) {
+fn link_watcher(
+    inbox: Inbox,
+    trackers: Vec<(usize, String)>,
+    own: Vec<String>,
+    own6: Vec<String>,
+    routes: bool,
+) {
     normal_priority();
-    let Ok(mut w) = Watcher::open() else {
+    let Ok(mut w) = Watcher::open_with_routes(routes) else {
         log("link watcher unavailable");
         return;
     };
@@ -799,6 +807,9 @@ fn link_watcher(inbox: Inbox, trackers: Vec<(usize, String)>, own: Vec<String>, 
                         );
                     }
                     inbox.post(Msg::AddressRemoved(a.address));
+                }
+                Event::RouteRemoved { dst, table } => {
+                    inbox.post(Msg::RouteRemoved(dst, table));
                 }
                 Event::Overrun => {
                     // The kernel dropped notifications: rebuild the picture from dumps.
@@ -1188,6 +1199,33 @@ fn restore_vip(driver: &Driver<SysEdge>, addr: IpAddr) {
             let _ = driver.edge().work.send(Work::Add {
                 instance: id,
                 specs,
+            });
+        }
+    }
+}
+
+/// A route of a master instance was removed (someone ran `ip route del`, or its interface
+/// went down and the kernel dropped it): put the instance's routes back (the ones still
+/// present answer EEXIST, which is fine). keepalived 2.2.7 does not restore them.
+fn restore_routes(driver: &Driver<SysEdge>, dst: ka_sys::netlink::IpPrefix, table: u32) {
+    for (id, inst) in driver.engine().instances().iter().enumerate() {
+        if inst.state() != State::Master {
+            continue;
+        }
+        let Some((routes, _)) = driver.edge().routes.get(id) else {
+            continue;
+        };
+        if routes.iter().any(|r| r.dst == dst && r.table == table) {
+            log(&format!(
+                "({}) route to {}/{} was removed: putting it back",
+                inst.config().name,
+                dst.addr,
+                dst.len
+            ));
+            let _ = driver.edge().work.send(Work::Routes {
+                add: true,
+                routes: routes.clone(),
+                rules: Vec::new(),
             });
         }
     }
@@ -1653,6 +1691,27 @@ impl StaticConfig {
     }
 
     /// A static address removed from outside goes back (through the worker).
+    /// A static route was removed: put it back.
+    fn restore_route(&self, work: &Sender<Work>, dst: ka_sys::netlink::IpPrefix, table: u32) {
+        let routes: Vec<RouteSpec> = self
+            .routes
+            .iter()
+            .filter(|r| r.dst == dst && r.table == table)
+            .cloned()
+            .collect();
+        if !routes.is_empty() {
+            log(&format!(
+                "static route to {}/{} was removed: putting it back",
+                dst.addr, dst.len
+            ));
+            let _ = work.send(Work::Routes {
+                add: true,
+                routes,
+                rules: Vec::new(),
+            });
+        }
+    }
+
     fn restore(&self, work: &Sender<Work>, addr: IpAddr) {
         let specs: Vec<AddressSpec> = self
             .addresses
@@ -1759,13 +1818,16 @@ pub fn run(
         .filter(|s| s.ipv6)
         .map(|s| s.config.interface.clone())
         .collect();
+    // Route events only when we install routes (a full routing table sends a great many).
+    let watch_routes =
+        !statics.routes.is_empty() || cfg.instances.iter().any(|i| !i.virtual_routes.is_empty());
     {
         let inbox = inbox.clone();
         let t = if_trackers.clone();
         let own = own.clone();
         std::thread::Builder::new()
             .name("link-watcher".into())
-            .spawn(move || link_watcher(inbox, t, own, own6))?;
+            .spawn(move || link_watcher(inbox, t, own, own6, watch_routes))?;
     }
     spawn_trackers(&cfg, &setup, 0, &inbox, &policy)?;
     {
@@ -1956,6 +2018,10 @@ pub fn run(
                     Msg::AddressRemoved(addr) => {
                         restore_vip(&driver, addr);
                         statics.restore(&driver.edge().work, addr);
+                    }
+                    Msg::RouteRemoved(dst, table) => {
+                        restore_routes(&driver, dst, table);
+                        statics.restore_route(&driver.edge().work, dst, table);
                     }
                     Msg::Status(reply) => {
                         let _ = reply.send(status_view(&driver, &cfg, &setup));

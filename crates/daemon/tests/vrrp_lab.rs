@@ -698,6 +698,22 @@ fn virtual_routes_and_rules_follow_mastership() {
         "the backup installed routes:\n{}",
         routes(2)
     );
+    // Someone deletes a route on the master: it is put back.
+    let ns1 = lab.ns_name(1).expect("ns");
+    let st = std::process::Command::new("ip")
+        .args(["-n", &ns1, "route", "del", "blackhole", "10.202.0.0/16"])
+        .status()
+        .expect("ip");
+    assert!(st.success());
+    assert!(
+        wait_until(LONG, || has_all(1)),
+        "the route was not put back:\n{}\n{}",
+        routes(1),
+        a.log()
+    );
+    assert!(a
+        .log()
+        .contains("route to 10.202.0.0/16 was removed: putting it back"));
     // Hand over: the routes and the rule move with the VIP.
     a.signal(Signal::SIGTERM).expect("term");
     assert!(a.wait_exit(Duration::from_secs(3)).is_some());

@@ -19,6 +19,10 @@ const RTNLGRP_LINK: u32 = 1;
 const RTNLGRP_IPV4_IFADDR: u32 = 5;
 /// RTNLGRP_IPV6_IFADDR: IPv6 address changes (including DAD finishing).
 const RTNLGRP_IPV6_IFADDR: u32 = 9;
+/// RTNLGRP_IPV4_ROUTE: IPv4 route changes.
+const RTNLGRP_IPV4_ROUTE: u32 = 7;
+/// RTNLGRP_IPV6_ROUTE: IPv6 route changes.
+const RTNLGRP_IPV6_ROUTE: u32 = 11;
 
 /// Receive buffer asked for, so a burst (an interface with many VIPs going away) does not
 /// overflow before the watcher thread runs.
@@ -51,6 +55,13 @@ pub enum Event {
     AddressAdded(AddrInfo),
     /// An address was removed (RTM_DELADDR), perhaps by someone other than us.
     AddressRemoved(AddrInfo),
+    /// A route was removed (RTM_DELROUTE; only with [`Watcher::open_with_routes`]).
+    RouteRemoved {
+        /// Its destination.
+        dst: super::IpPrefix,
+        /// Its table.
+        table: u32,
+    },
     /// The kernel dropped notifications (ENOBUFS or NLMSG_OVERRUN): the caller's picture is
     /// no longer complete and must be rebuilt from `Netlink::links()` and `addresses()`.
     Overrun,
@@ -76,7 +87,17 @@ impl Watcher {
     /// `links()`/`addresses()` snapshot after opening the watcher, not before, so nothing
     /// falls in between.
     pub fn open() -> Result<Self, NetlinkError> {
-        let sock = RtSocket::open(&[RTNLGRP_LINK, RTNLGRP_IPV4_IFADDR, RTNLGRP_IPV6_IFADDR])?;
+        Self::open_with_routes(false)
+    }
+
+    /// [`Watcher::open`], plus route changes when `routes` (only for daemons that install
+    /// routes: a router with a full table sends a great many).
+    pub fn open_with_routes(routes: bool) -> Result<Self, NetlinkError> {
+        let mut groups = vec![RTNLGRP_LINK, RTNLGRP_IPV4_IFADDR, RTNLGRP_IPV6_IFADDR];
+        if routes {
+            groups.extend([RTNLGRP_IPV4_ROUTE, RTNLGRP_IPV6_ROUTE]);
+        }
+        let sock = RtSocket::open(&groups)?;
         // Best effort: an unprivileged process may be capped by rmem_max, which is fine.
         let _ = sock.set_rx_buf(WATCH_RCVBUF);
         Ok(Self { sock })
@@ -150,9 +171,39 @@ fn decode(buf: &[u8], events: &mut Vec<Event>) {
                     events.push(Event::AddressRemoved(info));
                 }
             }
+            RouteNetlinkMessage::DelRoute(r) => {
+                if let Some(e) = route_removed(&r) {
+                    events.push(e);
+                }
+            }
             _ => {}
         }
     }
+}
+
+/// The destination and table of a removed route (a default route has no destination).
+fn route_removed(r: &netlink_packet_route::route::RouteMessage) -> Option<Event> {
+    use netlink_packet_route::route::{RouteAddress, RouteAttribute};
+    use netlink_packet_route::AddressFamily;
+    let len = r.header.destination_prefix_length;
+    let mut table = u32::from(r.header.table);
+    let mut addr = match r.header.address_family {
+        AddressFamily::Inet => std::net::IpAddr::from(std::net::Ipv4Addr::UNSPECIFIED),
+        AddressFamily::Inet6 => std::net::IpAddr::from(std::net::Ipv6Addr::UNSPECIFIED),
+        _ => return None,
+    };
+    for a in &r.attributes {
+        match a {
+            RouteAttribute::Table(t) => table = *t,
+            RouteAttribute::Destination(RouteAddress::Inet(v4)) => addr = (*v4).into(),
+            RouteAttribute::Destination(RouteAddress::Inet6(v6)) => addr = (*v6).into(),
+            _ => {}
+        }
+    }
+    Some(Event::RouteRemoved {
+        dst: super::IpPrefix::new(addr, len),
+        table,
+    })
 }
 
 impl AsRawFd for Watcher {
