@@ -57,6 +57,14 @@ pub fn syslog_datagram(facility: u8, ident: &str, pid: u32, line: &str) -> Strin
     )
 }
 
+/// The syslog socket: `/dev/log`, or `$KEEPALIVED_RS_SYSLOG_SOCKET` (a container that mounts
+/// the host's socket elsewhere; the tests' own socket).
+fn syslog_socket() -> std::path::PathBuf {
+    std::env::var_os("KEEPALIVED_RS_SYSLOG_SOCKET")
+        .filter(|p| !p.is_empty())
+        .map_or_else(|| "/dev/log".into(), std::path::PathBuf::from)
+}
+
 /// Writes one line (ident `Keepalived_vrrp`).
 pub fn log(line: &str) {
     log_as("Keepalived_vrrp", line);
@@ -81,7 +89,7 @@ pub fn log_as(ident: &str, line: &str) {
     if cfg.syslog {
         let sock = SYSLOG.get_or_init(|| {
             let s = UnixDatagram::unbound().ok()?;
-            s.connect("/dev/log").ok()?;
+            s.connect(syslog_socket()).ok()?;
             Some(s)
         });
         if let Some(s) = sock {

@@ -422,3 +422,101 @@ fn net_namespace_moves_the_daemon_into_its_namespace() {
     assert!(!lab.has_address(1, &format!("{vip}/24")), "VIP left behind");
     lab.down().expect("teardown");
 }
+
+/// Log identity end to end: the datagrams a syslog daemon (or journald) receives carry
+/// keepalived's idents per process and side, the `-S` facility and glibc's timestamp format.
+#[test]
+fn syslog_datagrams_carry_keepalived_idents_and_the_facility() {
+    if !require_root_or_skip("syslog_datagrams_carry_keepalived_idents_and_the_facility") {
+        return;
+    }
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let lab = Lab::new(LabSpec::new(1)).expect("lab");
+    let dir = lab.dir().to_path_buf();
+    let sock_path = dir.join("log.sock");
+    let sink = std::os::unix::net::UnixDatagram::bind(&sock_path).expect("bind");
+    sink.set_read_timeout(Some(Duration::from_millis(200)))
+        .expect("timeout");
+    let vip = lab.vip4();
+    let rip = lab.router_ip4(1).expect("ip");
+    let _responder = lab.listen(1, 8081).expect("responder");
+    let conf = dir.join("syslog.conf");
+    std::fs::write(
+        &conf,
+        format!(
+            "vrrp_instance VI_1 {{\n  state MASTER\n  interface eth0\n  virtual_router_id 51\n  priority 150\n  \
+             version 3\n  advert_int 0.1\n  virtual_ipaddress {{\n    {vip}/24 dev eth0\n  }}\n}}\n\
+             virtual_server {vip} 80 {{\n  delay_loop 1\n  lb_kind NAT\n  protocol TCP\n\
+             real_server {rip} 8081 {{\n    TCP_CHECK {{\n      connect_timeout 1\n    }}\n  }}\n}}\n"
+        ),
+    )
+    .expect("conf");
+    let env_sock = format!("KEEPALIVED_RS_SYSLOG_SOCKET={}", sock_path.display());
+    let tmpdir = format!("TMPDIR={}", dir.display());
+    let pid = |k: &str| dir.join(format!("syslog.{k}.pid")).display().to_string();
+    let (main, vrrp, check) = (pid("main"), pid("vrrp"), pid("check"));
+    let bin = ours().to_str().expect("utf-8");
+    let conf_s = conf.display().to_string();
+    let mut d = lab
+        .spawn(
+            1,
+            "syslog-daemon",
+            &[
+                "env",
+                &env_sock,
+                &tmpdir,
+                bin,
+                "-n",
+                "-S",
+                "local3",
+                "-f",
+                &conf_s,
+                "-p",
+                &main,
+                "-r",
+                &vrrp,
+                "-c",
+                &check,
+                "--ipvs-backend=memory",
+            ],
+        )
+        .expect("start");
+    let mut got: Vec<String> = Vec::new();
+    let want = |got: &[String], ident: &str, text: &str| {
+        got.iter()
+            .any(|g| g.contains(&format!(" {ident}[")) && g.contains(text))
+    };
+    let deadline = std::time::Instant::now() + LONG;
+    let mut buf = vec![0u8; 4096];
+    while std::time::Instant::now() < deadline
+        && !(want(&got, "Keepalived_vrrp", "Entering MASTER STATE")
+            && want(&got, "Keepalived_healthcheckers", "")
+            && want(&got, "Keepalived", "Starting keepalived-rs"))
+    {
+        if let Ok(n) = sink.recv(&mut buf) {
+            got.push(String::from_utf8_lossy(&buf[..n]).into_owned());
+        }
+    }
+    let all = got.join("\n");
+    assert!(want(&got, "Keepalived", "Starting keepalived-rs"), "{all}");
+    assert!(
+        want(&got, "Keepalived_vrrp", "(VI_1) Entering MASTER STATE"),
+        "{all}"
+    );
+    assert!(want(&got, "Keepalived_healthcheckers", ""), "{all}");
+    for g in &got {
+        // local3 (19) * 8 + notice (5), then `Mmm dd hh:mm:ss `.
+        assert!(g.starts_with("<157>"), "{g}");
+        let stamp = &g[5..];
+        assert_eq!(stamp.as_bytes().get(15), Some(&b' '), "{g}");
+        assert_eq!(stamp.as_bytes().get(9), Some(&b':'), "{g}");
+    }
+    d.signal(Signal::SIGTERM).expect("term");
+    assert_eq!(
+        d.wait_exit(LONG).and_then(|s| s.code()),
+        Some(0),
+        "{}",
+        d.log()
+    );
+    lab.down().expect("teardown");
+}
