@@ -980,42 +980,64 @@ impl Lvs {
         })
     }
 
+    /// The pool's effects of one checker report (nothing for a retired generation).
+    fn check_effects(&mut self, report: CheckReport) -> Vec<ka_lvs::pool::Effect> {
+        let current = self.engine.generation();
+        match report {
+            CheckReport::Verdict {
+                generation,
+                vs,
+                rs,
+                checker,
+                up,
+                mail,
+            } if generation == current => {
+                if let Some(v) = self.pool.model().virtual_servers.get(vs) {
+                    if let Some(r) = v.real_servers.get(rs) {
+                        self.notifier
+                            .mail_bodies
+                            .insert((v.name.clone(), r.name.clone()), mail);
+                    }
+                }
+                self.pool.checker_result(vs, rs, checker, up)
+            }
+            CheckReport::Weight {
+                generation,
+                vs,
+                rs,
+                checker,
+                delta,
+            } if generation == current => self.pool.weight_delta(vs, rs, checker, delta),
+            _ => Vec::new(),
+        }
+    }
+
     fn run(mut self, rx: Receiver<Cmd>) {
         let mut next_repair = Instant::now() + repair_interval(&self.believed);
+        let mut pending: Option<Cmd> = None;
         loop {
             let wait = next_repair.saturating_duration_since(Instant::now());
-            match rx.recv_timeout(wait) {
+            let got = match pending.take() {
+                Some(cmd) => Ok(cmd),
+                None => rx.recv_timeout(wait),
+            };
+            match got {
                 Ok(Cmd::Check(report)) => {
-                    let current = self.engine.generation();
-                    let fx = match report {
-                        CheckReport::Verdict {
-                            generation,
-                            vs,
-                            rs,
-                            checker,
-                            up,
-                            mail,
-                        } if generation == current => {
-                            if let Some(v) = self.pool.model().virtual_servers.get(vs) {
-                                if let Some(r) = v.real_servers.get(rs) {
-                                    self.notifier
-                                        .mail_bodies
-                                        .insert((v.name.clone(), r.name.clone()), mail);
-                                }
+                    // Every report already queued joins this one: one reconcile for all (a
+                    // rack going down sends thousands at once, and a reconcile walks the whole
+                    // table: one per report made 12,000 failures take 19 s). Effects keep
+                    // their order; IPVS gets the merged operations.
+                    let mut fx = self.check_effects(report);
+                    for _ in 0..MAX_BATCH {
+                        match rx.try_recv() {
+                            Ok(Cmd::Check(r)) => fx.extend(self.check_effects(r)),
+                            Ok(other) => {
+                                pending = Some(other);
+                                break;
                             }
-                            self.pool.checker_result(vs, rs, checker, up)
+                            Err(_) => break,
                         }
-                        CheckReport::Weight {
-                            generation,
-                            vs,
-                            rs,
-                            checker,
-                            delta,
-                        } if generation == current => {
-                            self.pool.weight_delta(vs, rs, checker, delta)
-                        }
-                        _ => Vec::new(),
-                    };
+                    }
                     if !fx.is_empty() {
                         self.notifier.logs(&fx);
                         self.sync();
@@ -1042,6 +1064,9 @@ impl Lvs {
         }
     }
 }
+
+/// Most checker reports merged into one reconcile.
+const MAX_BATCH: usize = 100_000;
 
 fn stats_json(s: &ka_lvs::table::Stats) -> serde_json::Value {
     serde_json::json!({
