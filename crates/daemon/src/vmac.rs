@@ -157,6 +157,23 @@ impl Vmacs {
         me
     }
 
+    /// Tells, after a reload, which instances' `use_vmac` could not be applied: macvlans are
+    /// created at start only, so a new or renamed one waits for a restart (said once per
+    /// reload, with where the VIPs stay).
+    pub fn report_unapplied(&self, instances: &[Instance]) {
+        for inst in instances {
+            if let Some((name, _)) = vmac_of(inst) {
+                if !self.created.contains(&name) {
+                    log(&format!(
+                        "({}) use_vmac {name} is not in place after the reload (macvlans are created at start): it takes effect at the next restart; its VIPs stay on {}",
+                        inst.name,
+                        inst.interface.as_deref().unwrap_or("its interface")
+                    ));
+                }
+            }
+        }
+    }
+
     /// Sets a sysctl, remembering the first old value.
     fn set(&mut self, path: &str, value: &str) {
         if !self.saved.iter().any(|(p, _)| p == path) {

@@ -2074,6 +2074,7 @@ pub fn run(
                         {
                             cfg = new.0;
                             setup = new.1;
+                            vmacs.report_unapplied(&cfg.instances);
                             if let Some(l) = &lvs {
                                 l.reload(&cfg);
                             }
