@@ -127,6 +127,12 @@ enum Msg {
     LinkRecreated(String),
     /// A route was removed (by someone else, or by the kernel with its interface).
     RouteRemoved(ka_sys::netlink::IpPrefix, u32),
+    /// A policy rule was removed: (priority, from, to).
+    RuleRemoved(
+        Option<u32>,
+        Option<ka_sys::netlink::IpPrefix>,
+        Option<ka_sys::netlink::IpPrefix>,
+    ),
     /// `keepalived-rs status` or `/metrics` asks for a copy of the VRRP side's state.
     Status(Sender<status::View>),
 }
@@ -811,6 +817,9 @@ fn link_watcher(
                 Event::RouteRemoved { dst, table } => {
                     inbox.post(Msg::RouteRemoved(dst, table));
                 }
+                Event::RuleRemoved { priority, from, to } => {
+                    inbox.post(Msg::RuleRemoved(priority, from, to));
+                }
                 Event::Overrun => {
                     // The kernel dropped notifications: rebuild the picture from dumps.
                     log("link watcher: netlink events were lost; re-reading links and addresses");
@@ -1226,6 +1235,45 @@ fn restore_routes(driver: &Driver<SysEdge>, dst: ka_sys::netlink::IpPrefix, tabl
                 add: true,
                 routes: routes.clone(),
                 rules: Vec::new(),
+            });
+        }
+    }
+}
+
+/// Whether a removed rule is this one (priority, when ours has one, and selectors).
+fn same_rule(
+    spec: &RuleSpec,
+    priority: Option<u32>,
+    from: Option<ka_sys::netlink::IpPrefix>,
+    to: Option<ka_sys::netlink::IpPrefix>,
+) -> bool {
+    spec.priority.is_none_or(|p| Some(p) == priority) && spec.from == from && spec.to == to
+}
+
+/// A rule of a master instance was removed from outside: put its rules back.
+fn restore_rules(
+    driver: &Driver<SysEdge>,
+    priority: Option<u32>,
+    from: Option<ka_sys::netlink::IpPrefix>,
+    to: Option<ka_sys::netlink::IpPrefix>,
+) {
+    for (id, inst) in driver.engine().instances().iter().enumerate() {
+        if inst.state() != State::Master {
+            continue;
+        }
+        let Some((_, rules)) = driver.edge().routes.get(id) else {
+            continue;
+        };
+        if rules.iter().any(|r| same_rule(r, priority, from, to)) {
+            log(&format!(
+                "({}) rule {} was removed: putting it back",
+                inst.config().name,
+                priority.map_or_else(|| "without priority".to_string(), |p| format!("{p}"))
+            ));
+            let _ = driver.edge().work.send(Work::Routes {
+                add: true,
+                routes: Vec::new(),
+                rules: rules.clone(),
             });
         }
     }
@@ -1691,6 +1739,30 @@ impl StaticConfig {
     }
 
     /// A static address removed from outside goes back (through the worker).
+    /// A static rule was removed: put it back.
+    fn restore_rule(
+        &self,
+        work: &Sender<Work>,
+        priority: Option<u32>,
+        from: Option<ka_sys::netlink::IpPrefix>,
+        to: Option<ka_sys::netlink::IpPrefix>,
+    ) {
+        let rules: Vec<RuleSpec> = self
+            .rules
+            .iter()
+            .filter(|r| same_rule(r, priority, from, to))
+            .cloned()
+            .collect();
+        if !rules.is_empty() {
+            log("static rule was removed: putting it back");
+            let _ = work.send(Work::Routes {
+                add: true,
+                routes: Vec::new(),
+                rules,
+            });
+        }
+    }
+
     /// A static route was removed: put it back.
     fn restore_route(&self, work: &Sender<Work>, dst: ka_sys::netlink::IpPrefix, table: u32) {
         let routes: Vec<RouteSpec> = self
@@ -1819,8 +1891,12 @@ pub fn run(
         .map(|s| s.config.interface.clone())
         .collect();
     // Route events only when we install routes (a full routing table sends a great many).
-    let watch_routes =
-        !statics.routes.is_empty() || cfg.instances.iter().any(|i| !i.virtual_routes.is_empty());
+    let watch_routes = !statics.routes.is_empty()
+        || !statics.rules.is_empty()
+        || cfg
+            .instances
+            .iter()
+            .any(|i| !i.virtual_routes.is_empty() || !i.virtual_rules.is_empty());
     {
         let inbox = inbox.clone();
         let t = if_trackers.clone();
@@ -2018,6 +2094,10 @@ pub fn run(
                     Msg::AddressRemoved(addr) => {
                         restore_vip(&driver, addr);
                         statics.restore(&driver.edge().work, addr);
+                    }
+                    Msg::RuleRemoved(priority, from, to) => {
+                        restore_rules(&driver, priority, from, to);
+                        statics.restore_rule(&driver.edge().work, priority, from, to);
                     }
                     Msg::RouteRemoved(dst, table) => {
                         restore_routes(&driver, dst, table);

@@ -714,6 +714,23 @@ fn virtual_routes_and_rules_follow_mastership() {
     assert!(a
         .log()
         .contains("route to 10.202.0.0/16 was removed: putting it back"));
+    // And a rule.
+    let st = std::process::Command::new("ip")
+        .args(["-n", &ns1, "rule", "del", "pref", "1000"])
+        .status()
+        .expect("ip");
+    assert!(st.success());
+    assert!(
+        wait_until(LONG, || has_all(1)),
+        "the rule was not put back:\n{}\n{}",
+        routes(1),
+        a.log()
+    );
+    assert!(
+        a.log().contains("rule 1000 was removed: putting it back"),
+        "{}",
+        a.log()
+    );
     // Hand over: the routes and the rule move with the VIP.
     a.signal(Signal::SIGTERM).expect("term");
     assert!(a.wait_exit(Duration::from_secs(3)).is_some());

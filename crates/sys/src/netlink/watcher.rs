@@ -23,6 +23,10 @@ const RTNLGRP_IPV6_IFADDR: u32 = 9;
 const RTNLGRP_IPV4_ROUTE: u32 = 7;
 /// RTNLGRP_IPV6_ROUTE: IPv6 route changes.
 const RTNLGRP_IPV6_ROUTE: u32 = 11;
+/// RTNLGRP_IPV4_RULE: IPv4 policy rule changes.
+const RTNLGRP_IPV4_RULE: u32 = 8;
+/// RTNLGRP_IPV6_RULE: IPv6 policy rule changes.
+const RTNLGRP_IPV6_RULE: u32 = 19;
 
 /// Receive buffer asked for, so a burst (an interface with many VIPs going away) does not
 /// overflow before the watcher thread runs.
@@ -55,6 +59,15 @@ pub enum Event {
     AddressAdded(AddrInfo),
     /// An address was removed (RTM_DELADDR), perhaps by someone other than us.
     AddressRemoved(AddrInfo),
+    /// A policy rule was removed (RTM_DELRULE; only with [`Watcher::open_with_routes`]).
+    RuleRemoved {
+        /// Its priority, when it had one.
+        priority: Option<u32>,
+        /// Its `from` selector.
+        from: Option<super::IpPrefix>,
+        /// Its `to` selector.
+        to: Option<super::IpPrefix>,
+    },
     /// A route was removed (RTM_DELROUTE; only with [`Watcher::open_with_routes`]).
     RouteRemoved {
         /// Its destination.
@@ -90,12 +103,17 @@ impl Watcher {
         Self::open_with_routes(false)
     }
 
-    /// [`Watcher::open`], plus route changes when `routes` (only for daemons that install
-    /// routes: a router with a full table sends a great many).
+    /// [`Watcher::open`], plus route and rule changes when `routes` (only for daemons that
+    /// install them: a router with a full table sends a great many).
     pub fn open_with_routes(routes: bool) -> Result<Self, NetlinkError> {
         let mut groups = vec![RTNLGRP_LINK, RTNLGRP_IPV4_IFADDR, RTNLGRP_IPV6_IFADDR];
         if routes {
-            groups.extend([RTNLGRP_IPV4_ROUTE, RTNLGRP_IPV6_ROUTE]);
+            groups.extend([
+                RTNLGRP_IPV4_ROUTE,
+                RTNLGRP_IPV6_ROUTE,
+                RTNLGRP_IPV4_RULE,
+                RTNLGRP_IPV6_RULE,
+            ]);
         }
         let sock = RtSocket::open(&groups)?;
         // Best effort: an unprivileged process may be capped by rmem_max, which is fine.
@@ -170,6 +188,23 @@ fn decode(buf: &[u8], events: &mut Vec<Event>) {
                 if let Some(info) = addr_info(&a) {
                     events.push(Event::AddressRemoved(info));
                 }
+            }
+            RouteNetlinkMessage::DelRule(r) => {
+                use netlink_packet_route::rule::RuleAttribute;
+                let (mut priority, mut from, mut to) = (None, None, None);
+                for a in &r.attributes {
+                    match a {
+                        RuleAttribute::Priority(p) => priority = Some(*p),
+                        RuleAttribute::Source(s) => {
+                            from = Some(super::IpPrefix::new(*s, r.header.src_len));
+                        }
+                        RuleAttribute::Destination(d) => {
+                            to = Some(super::IpPrefix::new(*d, r.header.dst_len));
+                        }
+                        _ => {}
+                    }
+                }
+                events.push(Event::RuleRemoved { priority, from, to });
             }
             RouteNetlinkMessage::DelRoute(r) => {
                 if let Some(e) = route_removed(&r) {
