@@ -520,3 +520,40 @@ fn syslog_datagrams_carry_keepalived_idents_and_the_facility() {
     );
     lab.down().expect("teardown");
 }
+
+/// An instance in FAULT (a weight-0 script failing) makes `status` exit 1 and name the reason.
+#[test]
+fn a_faulted_instance_makes_status_exit_1() {
+    if !require_root_or_skip("a_faulted_instance_makes_status_exit_1") {
+        return;
+    }
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let lab = Lab::new(LabSpec::new(1)).expect("lab");
+    let vip = lab.vip4();
+    let conf = format!(
+        "vrrp_script broken {{\n  script /bin/false\n  interval 1\n  weight 0\n}}\n\
+         vrrp_instance VI_1 {{\n  state MASTER\n  interface eth0\n  virtual_router_id 51\n  priority 150\n  \
+         version 3\n  advert_int 0.1\n  virtual_ipaddress {{\n    {vip}/24 dev eth0\n  }}\n  \
+         track_script {{\n    broken\n  }}\n}}\n"
+    );
+    let mut d = lab.start_daemon(1, ours(), &conf).expect("start");
+    assert!(
+        wait_until(LONG, || doc(&lab, 1)
+            .is_some_and(|d| instance(&d)["state"] == "FAULT")),
+        "{}",
+        d.log()
+    );
+    let (code, table, _) = status(&lab, 1, &["-p", &pid_file(&lab, 1)]);
+    assert_eq!(code, 1, "{table}");
+    assert!(table.contains("FAULT"), "{table}");
+    assert!(table.contains("VI_1 fault: tracker"), "{table}");
+    assert!(table.contains("vrrp_script broken: BAD"), "{table}");
+    d.signal(Signal::SIGTERM).expect("term");
+    assert_eq!(
+        d.wait_exit(LONG).and_then(|s| s.code()),
+        Some(0),
+        "{}",
+        d.log()
+    );
+    lab.down().expect("teardown");
+}
