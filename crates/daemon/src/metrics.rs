@@ -224,6 +224,20 @@ pub fn render(doc: &Value) -> String {
                 state_number(&state),
             );
         }
+        for e in i["excluded_vips"].as_array().into_iter().flatten() {
+            f.add(
+                "keepalived_vrrp_excluded_state",
+                "gauge",
+                "State of the instance, one series per virtual_ipaddress_excluded address.",
+                labels(&[
+                    ("iname", s(&i["name"])),
+                    ("intf", s(&e["device"])),
+                    ("vrid", s(&i["vrid"])),
+                    ("ip_address", s(&e["address"])),
+                ]),
+                state_number(&state),
+            );
+        }
         let ls = labels(&base);
         for (name, key, help) in INSTANCE_COUNTERS {
             f.add(name, "counter", help, ls.clone(), n(&i["stats"][*key]));
@@ -497,6 +511,7 @@ mod tests {
             "vrrp": {"instances": [{"name": "VI_1", "interface": "eth0", "vrid": 51,
                 "state": "MASTER", "priority": 100, "effective_priority": 100,
                 "vips": ["10.0.0.100", "10.0.0.101"],
+                "excluded_vips": [{"address": "10.9.0.1", "device": "eth1"}],
                 "stats": {"advert_rcvd": 3, "advert_sent": 7, "become_master": 1},
                 "drops": {"bad_ttl": 2},
                 "transitions": [{"to": "MASTER", "cause": "master_down", "count": 1}]}],
@@ -508,6 +523,7 @@ mod tests {
         });
         let t = render(&doc);
         assert!(t.contains("keepalived_up 1\n"), "{t}");
+        assert!(t.contains("keepalived_vrrp_excluded_state{iname=\"VI_1\",intf=\"eth1\",vrid=\"51\",ip_address=\"10.9.0.1\"} 2\n"), "{t}");
         assert!(t.contains("keepalived_vrrp_state{iname=\"VI_1\",intf=\"eth0\",vrid=\"51\",ip_address=\"10.0.0.101\"} 2\n"), "{t}");
         assert!(t.contains("keepalived_advertisements_sent_total{iname=\"VI_1\",intf=\"eth0\",vrid=\"51\"} 7\n"), "{t}");
         assert!(

@@ -290,6 +290,8 @@ pub struct View {
     pub vips: Vec<Vec<IpAddr>>,
     /// The device of each VIP (its `dev`, else the instance's interface).
     pub vip_devs: Vec<Vec<String>>,
+    /// `virtual_ipaddress_excluded` of each instance: (address, device).
+    pub excluded: Vec<Vec<(IpAddr, String)>>,
     /// The tracker table.
     pub trackers: Vec<TrackerKey>,
     /// Sync groups and their members.
@@ -317,8 +319,14 @@ impl View {
         };
         let mut doc = snapshot(&self.engine, &ctx, &history);
         if let Some(instances) = doc["instances"].as_array_mut() {
-            for (i, devs) in instances.iter_mut().zip(&self.vip_devs) {
+            for ((i, devs), excluded) in
+                instances.iter_mut().zip(&self.vip_devs).zip(&self.excluded)
+            {
                 i["vip_devices"] = json!(devs);
+                i["excluded_vips"] = json!(excluded
+                    .iter()
+                    .map(|(a, dev)| json!({"address": a.to_string(), "device": dev}))
+                    .collect::<Vec<_>>());
             }
         }
         doc

@@ -1475,6 +1475,23 @@ fn status_view(driver: &Driver<SysEdge>, cfg: &Config, setup: &Setup) -> status:
                     .collect()
             })
             .collect(),
+        excluded: cfg
+            .instances
+            .iter()
+            .zip(&setup.instances)
+            .map(|(i, spec)| {
+                i.virtual_ipaddress_excluded
+                    .iter()
+                    .map(|a| {
+                        let dev = a
+                            .dev
+                            .clone()
+                            .unwrap_or_else(|| spec.config.interface.clone());
+                        (a.address, dev)
+                    })
+                    .collect()
+            })
+            .collect(),
         trackers: setup.trackers.clone(),
         groups: cfg
             .sync_groups
