@@ -358,10 +358,39 @@ pub fn render(doc: &Value) -> String {
             labels(&[("vs", vs.clone())]),
             n(&v["quorum_up"]),
         );
+        f.add(
+            "keepalived_rs_virtual_server_real_servers_alive",
+            "gauge",
+            "Real servers whose checkers all pass.",
+            labels(&[("vs", vs.clone())]),
+            n(&v["alive"]),
+        );
+        f.add(
+            "keepalived_rs_virtual_server_quorum",
+            "gauge",
+            "The configured quorum.",
+            labels(&[("vs", vs.clone())]),
+            n(&v["quorum"]),
+        );
         for r in v["real_servers"].as_array().into_iter().flatten() {
             let l = labels(&[("vs", vs.clone()), ("rs", s(&r["name"]))]);
             let st = &r["stats"];
-            let gauges: [(&'static str, &'static str, f64); 4] = [
+            let gauges: [(&'static str, &'static str, f64); 7] = [
+                (
+                    "keepalived_rs_ipvs_connections_per_second",
+                    "Connection rate (IPVS estimator).",
+                    n(&st["cps"]),
+                ),
+                (
+                    "keepalived_rs_ipvs_bytes_in_per_second",
+                    "Incoming byte rate (IPVS estimator).",
+                    n(&st["inbps"]),
+                ),
+                (
+                    "keepalived_rs_ipvs_bytes_out_per_second",
+                    "Outgoing byte rate (IPVS estimator).",
+                    n(&st["outbps"]),
+                ),
                 (
                     "keepalived_rs_real_server_up",
                     "Whether every checker of the real server passes.",
