@@ -165,8 +165,25 @@ pub fn checks(
     let removed = daemon.log().matches("Removing service").count();
     let pcap_path = capture.stop()?;
     let frames = pcap::read(&pcap_path)?;
-    let _ = daemon.stop(Duration::from_secs(10));
+    // Mass failure: every real server dies at once (the responder stops). How long until the
+    // last one is out of the pool (with the default retry, the second failed attempt)?
+    let storm = Instant::now();
     let _ = responder.stop(Duration::from_secs(2));
+    let target = removed + tcp + http;
+    let mut first_out = None;
+    let mut all_out = None;
+    while storm.elapsed() < Duration::from_secs(120) {
+        let n = daemon.log().matches("Removing service").count();
+        if n > removed && first_out.is_none() {
+            first_out = Some(storm.elapsed().as_secs_f64());
+        }
+        if n >= target {
+            all_out = Some(storm.elapsed().as_secs_f64());
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let _ = daemon.stop(Duration::from_secs(10));
     lab.down()?;
     let adverts: Vec<i64> = frames
         .iter()
@@ -223,5 +240,18 @@ pub fn checks(
             vec![removed as f64],
         )
         .with_target("0"),
+        Figure::new(
+            &scenario,
+            "all servers dead: first out after s",
+            name,
+            first_out.into_iter().collect(),
+        ),
+        Figure::new(
+            &scenario,
+            "all servers dead: last out after s",
+            name,
+            all_out.into_iter().collect(),
+        )
+        .with_target("delay_loop + retries"),
     ])
 }
