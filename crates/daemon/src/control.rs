@@ -30,12 +30,18 @@ pub type Collect = Arc<dyn Fn() -> Value + Send + Sync>;
 /// The main pid file a daemon writes: `-p`, else keepalived's name with the `instance` (or,
 /// without one, the `-s` namespace) as suffix, else `/run/keepalived.pid`.
 pub fn main_pid_file(pid: Option<&str>, instance: Option<&str>) -> PathBuf {
-    match (pid, instance) {
+    pid_file(pid, crate::process::DEFAULT_PID, instance)
+}
+
+/// A pid file's path: the one given, else `default` with `_NAME` before `.pid` when there is
+/// an `instance` (or namespace) name, else `default` (`/run/vrrp.pid` -> `/run/vrrp_NAME.pid`).
+pub fn pid_file(given: Option<&str>, default: &str, suffix: Option<&str>) -> PathBuf {
+    match (given, suffix) {
         (Some(p), _) => PathBuf::from(p),
         (None, Some(name)) if !name.is_empty() => {
-            PathBuf::from(format!("/run/keepalived_{name}.pid"))
+            PathBuf::from(format!("{}_{name}.pid", default.trim_end_matches(".pid")))
         }
-        _ => PathBuf::from(crate::process::DEFAULT_PID),
+        _ => PathBuf::from(default),
     }
 }
 
@@ -216,6 +222,10 @@ mod tests {
         assert_eq!(
             main_pid_file(Some("/tmp/x.pid"), Some("lb_a")),
             PathBuf::from("/tmp/x.pid")
+        );
+        assert_eq!(
+            pid_file(None, "/run/vrrp.pid", Some("lb_a")),
+            PathBuf::from("/run/vrrp_lb_a.pid")
         );
         assert_eq!(
             socket_name(Path::new("/run/keepalived.pid")),

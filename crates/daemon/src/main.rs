@@ -215,15 +215,16 @@ fn run() -> anyhow::Result<ExitCode> {
     let namespace = cli.namespace.clone().or_else(|| raw_value("net_namespace"));
     let suffix = raw_value("instance").or_else(|| namespace.clone());
     let main_pid = control::main_pid_file(cli.pid.as_deref(), suffix.as_deref());
-    let child_pid = |given: &Option<String>, default: &str| -> String {
-        match (given, &suffix) {
-            (Some(p), _) => p.clone(),
-            (None, Some(n)) => format!("{}_{n}.pid", default.trim_end_matches(".pid")),
-            (None, None) => default.to_string(),
-        }
-    };
-    let vrrp_pid = child_pid(&cli.vrrp_pid, process::DEFAULT_VRRP_PID);
-    let checkers_pid = child_pid(&cli.checkers_pid, process::DEFAULT_CHECKERS_PID);
+    let vrrp_pid = control::pid_file(
+        cli.vrrp_pid.as_deref(),
+        process::DEFAULT_VRRP_PID,
+        suffix.as_deref(),
+    );
+    let checkers_pid = control::pid_file(
+        cli.checkers_pid.as_deref(),
+        process::DEFAULT_CHECKERS_PID,
+        suffix.as_deref(),
+    );
     let control_setup = control::ControlSetup {
         socket: if child_mode {
             control::checker_socket_name(&main_pid)
@@ -237,10 +238,7 @@ fn run() -> anyhow::Result<ExitCode> {
     // `-s NAME` / `net_namespace NAME`: run in the network namespace `ip netns` calls NAME
     // (before any thread).
     if let (Some(ns), false) = (&namespace, child_mode) {
-        let file = std::fs::File::open(format!("/run/netns/{ns}"))
-            .with_context(|| format!("network namespace {ns}"))?;
-        nix::sched::setns(file, nix::sched::CloneFlags::CLONE_NEWNET)
-            .with_context(|| format!("entering network namespace {ns}"))?;
+        process::enter_netns(ns).with_context(|| format!("entering network namespace {ns}"))?;
     }
     // global_defs startup_script: before any child or side starts (waited for, bounded);
     // shutdown_script: after both sides have stopped.

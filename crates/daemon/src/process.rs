@@ -119,6 +119,14 @@ impl Signals {
     }
 }
 
+/// Moves the calling thread into the network namespace `ip netns` calls `name`
+/// (`/run/netns/NAME`): `-s`, `net_namespace` and `keepalived-rs status -s`. Call it before any
+/// other thread starts, so they all inherit it.
+pub fn enter_netns(name: &str) -> std::io::Result<()> {
+    let file = std::fs::File::open(format!("/run/netns/{name}"))?;
+    nix::sched::setns(file, nix::sched::CloneFlags::CLONE_NEWNET).map_err(std::io::Error::from)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

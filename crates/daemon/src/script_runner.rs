@@ -57,7 +57,11 @@ pub fn stats() -> std::collections::BTreeMap<String, ScriptStats> {
 
 fn update_stats(name: &str, f: impl FnOnce(&mut ScriptStats)) {
     if let Ok(mut m) = STATS.lock() {
-        f(m.entry(name.to_string()).or_default());
+        // The name is copied once, not at every run.
+        match m.get_mut(name) {
+            Some(st) => f(st),
+            None => f(m.entry(name.to_string()).or_default()),
+        }
     }
 }
 

@@ -219,6 +219,29 @@ pub fn stats(engine: &Engine) -> String {
     s
 }
 
+/// An instance's counters as both JSON documents name them (keepalived's `vrrp_stats` words).
+fn counters_json(st: &ka_vrrp::instance::InstanceStats) -> serde_json::Map<String, Value> {
+    [
+        ("advert_rcvd", st.adverts_received),
+        ("advert_sent", st.adverts_sent),
+        ("become_master", st.became_master),
+        ("release_master", st.released_master),
+        ("pri_zero_rcvd", st.priority_zero_received),
+        ("pri_zero_sent", st.priority_zero_sent),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), json!(v)))
+    .collect()
+}
+
+/// Drops of one instance (or, with `None`, of no instance) by reason.
+fn drops_json(engine: &Engine, id: Option<usize>) -> serde_json::Map<String, Value> {
+    drops_of(engine, id)
+        .into_iter()
+        .map(|(r, n)| (r.counter_name().to_string(), json!(n)))
+        .collect()
+}
+
 /// `keepalived.json`: an array of instances with their state and counters.
 pub fn json(engine: &Engine, ctx: &Context<'_>) -> String {
     let instances: Vec<Value> = engine
@@ -228,10 +251,8 @@ pub fn json(engine: &Engine, ctx: &Context<'_>) -> String {
         .map(|(id, i)| {
             let c = i.config();
             let st = i.stats();
-            let drops: serde_json::Map<String, Value> = drops_of(engine, Some(id))
-                .into_iter()
-                .map(|(r, n)| (r.counter_name().to_string(), json!(n)))
-                .collect();
+            let mut stats = counters_json(st);
+            stats.insert("drops".into(), Value::Object(drops_json(engine, Some(id))));
             json!({
                 "name": c.name,
                 "state": i.state().as_str(),
@@ -245,15 +266,7 @@ pub fn json(engine: &Engine, ctx: &Context<'_>) -> String {
                 "master": st.master_address.map(|a| a.to_string()),
                 "vips": ctx.vips.get(id).map(|v| v.iter().map(ToString::to_string).collect::<Vec<_>>()),
                 "faults": i.fault_reasons().iter().map(fault_text).collect::<Vec<_>>(),
-                "stats": {
-                    "advert_rcvd": st.adverts_received,
-                    "advert_sent": st.adverts_sent,
-                    "become_master": st.became_master,
-                    "release_master": st.released_master,
-                    "pri_zero_rcvd": st.priority_zero_received,
-                    "pri_zero_sent": st.priority_zero_sent,
-                    "drops": drops,
-                },
+                "stats": stats,
             })
         })
         .collect();
@@ -361,10 +374,11 @@ pub fn snapshot(engine: &Engine, ctx: &Context<'_>, history: &History<'_>) -> Va
                     })
                 })
                 .collect();
-            let drops: serde_json::Map<String, Value> = drops_of(engine, Some(id))
-                .into_iter()
-                .map(|(r, n)| (r.counter_name().to_string(), json!(n)))
-                .collect();
+            let mut stats = counters_json(st);
+            stats.insert(
+                "address_list_mismatch".into(),
+                json!(engine.address_list_mismatches().get(&id).copied().unwrap_or(0)),
+            );
             let transitions: Vec<Value> = history
                 .counts
                 .iter()
@@ -394,16 +408,8 @@ pub fn snapshot(engine: &Engine, ctx: &Context<'_>, history: &History<'_>) -> Va
                 "last_transition": last,
                 "trackers": trackers,
                 "faults": i.fault_reasons().iter().map(fault_text).collect::<Vec<_>>(),
-                "stats": {
-                    "advert_rcvd": st.adverts_received,
-                    "advert_sent": st.adverts_sent,
-                    "become_master": st.became_master,
-                    "release_master": st.released_master,
-                    "pri_zero_rcvd": st.priority_zero_received,
-                    "pri_zero_sent": st.priority_zero_sent,
-                    "address_list_mismatch": engine.address_list_mismatches().get(&id).copied().unwrap_or(0),
-                },
-                "drops": drops,
+                "stats": stats,
+                "drops": drops_json(engine, Some(id)),
                 "transitions": transitions,
             })
         })
@@ -439,10 +445,7 @@ pub fn snapshot(engine: &Engine, ctx: &Context<'_>, history: &History<'_>) -> Va
             })
         })
         .collect();
-    let unmatched: serde_json::Map<String, Value> = drops_of(engine, None)
-        .into_iter()
-        .map(|(r, n)| (r.counter_name().to_string(), json!(n)))
-        .collect();
+    let unmatched = drops_json(engine, None);
     json!({
         "instances": instances,
         "sync_groups": groups,

@@ -42,7 +42,7 @@ pub fn main(args: &[String]) -> ExitCode {
         }
     };
     if let Some(ns) = &cli.namespace {
-        if let Err(e) = enter_namespace(ns) {
+        if let Err(e) = crate::process::enter_netns(ns) {
             eprintln!("keepalived-rs status: network namespace {ns}: {e}");
             return ExitCode::from(NO_ANSWER);
         }
@@ -90,11 +90,6 @@ pub fn main(args: &[String]) -> ExitCode {
         print!("{}", render(&doc));
     }
     ExitCode::from(verdict(&doc))
-}
-
-fn enter_namespace(name: &str) -> std::io::Result<()> {
-    let file = std::fs::File::open(format!("/run/netns/{name}"))?;
-    nix::sched::setns(file, nix::sched::CloneFlags::CLONE_NEWNET).map_err(std::io::Error::from)
 }
 
 /// 0, 1 or 2 from the document (see the module comment).

@@ -61,20 +61,6 @@ fn ip(args: &[&str]) -> bool {
         .is_ok_and(|s| s.success())
 }
 
-/// The first IPv6 link-local address of `ifname`, from `ip -6 -o addr`.
-fn base_link_local(ifname: &str) -> Option<String> {
-    let out = Command::new("ip")
-        .args(["-6", "-o", "addr", "show", "dev", ifname, "scope", "link"])
-        .output()
-        .ok()?;
-    let text = String::from_utf8_lossy(&out.stdout);
-    text.split_whitespace()
-        .skip_while(|w| *w != "inet6")
-        .nth(1)
-        .and_then(|a| a.split('/').next())
-        .map(str::to_string)
-}
-
 fn sysctl_path(ifname: &str, key: &str) -> String {
     format!("/proc/sys/net/ipv4/conf/{ifname}/{key}")
 }
@@ -122,7 +108,10 @@ impl Vmacs {
                 // Adverts leave the macvlan from the base interface's link-local (the instance's
                 // source), as keepalived does: the same address, without DAD, and deprecated so
                 // nothing else picks it as a source.
-                match base_link_local(base) {
+                let link_local = ka_sys::garp::interface_info(base)
+                    .ok()
+                    .and_then(|i| i.ipv6_link_local);
+                match link_local {
                     Some(ll) => {
                         let ok = ip(&[
                             "-6",

@@ -125,14 +125,9 @@ enum Msg {
     AddressRemoved(IpAddr),
     /// An interface we use came back with a new ifindex: its sockets must be reopened.
     LinkRecreated(String),
-    /// A route was removed (by someone else, or by the kernel with its interface).
-    RouteRemoved(ka_sys::netlink::IpPrefix, u32),
-    /// A policy rule was removed: (priority, from, to).
-    RuleRemoved(
-        Option<u32>,
-        Option<ka_sys::netlink::IpPrefix>,
-        Option<ka_sys::netlink::IpPrefix>,
-    ),
+    /// A route or policy rule was removed (by someone else, or by the kernel with its
+    /// interface).
+    RoutingRemoved(Removed),
     /// `keepalived-rs status` or `/metrics` asks for a copy of the VRRP side's state.
     Status(Sender<status::View>),
 }
@@ -815,10 +810,10 @@ fn link_watcher(
                     inbox.post(Msg::AddressRemoved(a.address));
                 }
                 Event::RouteRemoved { dst, table } => {
-                    inbox.post(Msg::RouteRemoved(dst, table));
+                    inbox.post(Msg::RoutingRemoved(Removed::Route { dst, table }));
                 }
                 Event::RuleRemoved { priority, from, to } => {
-                    inbox.post(Msg::RuleRemoved(priority, from, to));
+                    inbox.post(Msg::RoutingRemoved(Removed::Rule { priority, from, to }));
                 }
                 Event::Overrun => {
                     // The kernel dropped notifications: rebuild the picture from dumps.
@@ -1213,66 +1208,67 @@ fn restore_vip(driver: &Driver<SysEdge>, addr: IpAddr) {
     }
 }
 
-/// A route of a master instance was removed (someone ran `ip route del`, or its interface
-/// went down and the kernel dropped it): put the instance's routes back (the ones still
-/// present answer EEXIST, which is fine). keepalived 2.2.7 does not restore them.
-fn restore_routes(driver: &Driver<SysEdge>, dst: ka_sys::netlink::IpPrefix, table: u32) {
-    for (id, inst) in driver.engine().instances().iter().enumerate() {
-        if inst.state() != State::Master {
-            continue;
-        }
-        let Some((routes, _)) = driver.edge().routes.get(id) else {
-            continue;
-        };
-        if routes.iter().any(|r| r.dst == dst && r.table == table) {
-            log(&format!(
-                "({}) route to {}/{} was removed: putting it back",
-                inst.config().name,
-                dst.addr,
-                dst.len
-            ));
-            let _ = driver.edge().work.send(Work::Routes {
-                add: true,
-                routes: routes.clone(),
-                rules: Vec::new(),
-            });
+/// A route or rule the kernel reported removed.
+#[derive(Debug, Clone, Copy)]
+enum Removed {
+    /// A route, by destination and table.
+    Route {
+        dst: ka_sys::netlink::IpPrefix,
+        table: u32,
+    },
+    /// A policy rule, by priority and selectors.
+    Rule {
+        priority: Option<u32>,
+        from: Option<ka_sys::netlink::IpPrefix>,
+        to: Option<ka_sys::netlink::IpPrefix>,
+    },
+}
+
+impl Removed {
+    fn is_route(&self, spec: &RouteSpec) -> bool {
+        matches!(self, Removed::Route { dst, table } if spec.dst == *dst && spec.table == *table)
+    }
+
+    /// A rule matches on its priority (when ours has one) and its selectors.
+    fn is_rule(&self, spec: &RuleSpec) -> bool {
+        matches!(self, Removed::Rule { priority, from, to }
+            if spec.priority.is_none_or(|p| Some(p) == *priority)
+                && spec.from == *from
+                && spec.to == *to)
+    }
+
+    /// How log lines name it: `route to 10.202.0.0/16`, `rule 1000`.
+    fn describe(&self) -> String {
+        match self {
+            Removed::Route { dst, .. } => format!("route to {}/{}", dst.addr, dst.len),
+            Removed::Rule { priority, .. } => format!(
+                "rule {}",
+                priority.map_or_else(|| "without priority".to_string(), |p| p.to_string())
+            ),
         }
     }
 }
 
-/// Whether a removed rule is this one (priority, when ours has one, and selectors).
-fn same_rule(
-    spec: &RuleSpec,
-    priority: Option<u32>,
-    from: Option<ka_sys::netlink::IpPrefix>,
-    to: Option<ka_sys::netlink::IpPrefix>,
-) -> bool {
-    spec.priority.is_none_or(|p| Some(p) == priority) && spec.from == from && spec.to == to
-}
-
-/// A rule of a master instance was removed from outside: put its rules back.
-fn restore_rules(
-    driver: &Driver<SysEdge>,
-    priority: Option<u32>,
-    from: Option<ka_sys::netlink::IpPrefix>,
-    to: Option<ka_sys::netlink::IpPrefix>,
-) {
+/// A route or rule of a master instance was removed from outside (`ip route del`, or the
+/// kernel with its interface): put the instance's routes and rules back (those still present
+/// answer EEXIST, which is fine). keepalived 2.2.7 does not restore them.
+fn restore_routing(driver: &Driver<SysEdge>, removed: Removed) {
     for (id, inst) in driver.engine().instances().iter().enumerate() {
         if inst.state() != State::Master {
             continue;
         }
-        let Some((_, rules)) = driver.edge().routes.get(id) else {
+        let Some((routes, rules)) = driver.edge().routes.get(id) else {
             continue;
         };
-        if rules.iter().any(|r| same_rule(r, priority, from, to)) {
+        if routes.iter().any(|r| removed.is_route(r)) || rules.iter().any(|r| removed.is_rule(r)) {
             log(&format!(
-                "({}) rule {} was removed: putting it back",
+                "({}) {} was removed: putting it back",
                 inst.config().name,
-                priority.map_or_else(|| "without priority".to_string(), |p| format!("{p}"))
+                removed.describe()
             ));
             let _ = driver.edge().work.send(Work::Routes {
                 add: true,
-                routes: Vec::new(),
+                routes: routes.clone(),
                 rules: rules.clone(),
             });
         }
@@ -1453,55 +1449,56 @@ impl DropLog {
 
 /// A copy of the VRRP side's state for `status` (see `status::View`).
 fn status_view(driver: &Driver<SysEdge>, cfg: &Config, setup: &Setup) -> status::View {
+    // Each address with its device: its `dev`, else the instance's interface.
+    let with_devices =
+        |pick: fn(&ka_config::model::Instance) -> &[ka_config::model::VirtualAddress]| {
+            cfg.instances
+                .iter()
+                .zip(&setup.instances)
+                .map(|(i, spec)| {
+                    pick(i)
+                        .iter()
+                        .map(|a| {
+                            let dev = a.dev.clone();
+                            (
+                                a.address,
+                                dev.unwrap_or_else(|| spec.config.interface.clone()),
+                            )
+                        })
+                        .collect::<Vec<_>>()
+                })
+                .collect::<Vec<_>>()
+        };
     status::View {
         engine: driver.engine().clone(),
-        vips: cfg
-            .instances
-            .iter()
-            .map(|i| i.virtual_ipaddress.iter().map(|a| a.address).collect())
+        vips: vip_addresses(cfg),
+        vip_devs: with_devices(|i| &i.virtual_ipaddress)
+            .into_iter()
+            .map(|v| v.into_iter().map(|(_, dev)| dev).collect())
             .collect(),
-        vip_devs: cfg
-            .instances
-            .iter()
-            .zip(&setup.instances)
-            .map(|(i, spec)| {
-                i.virtual_ipaddress
-                    .iter()
-                    .map(|a| {
-                        a.dev
-                            .clone()
-                            .unwrap_or_else(|| spec.config.interface.clone())
-                    })
-                    .collect()
-            })
-            .collect(),
-        excluded: cfg
-            .instances
-            .iter()
-            .zip(&setup.instances)
-            .map(|(i, spec)| {
-                i.virtual_ipaddress_excluded
-                    .iter()
-                    .map(|a| {
-                        let dev = a
-                            .dev
-                            .clone()
-                            .unwrap_or_else(|| spec.config.interface.clone());
-                        (a.address, dev)
-                    })
-                    .collect()
-            })
-            .collect(),
+        excluded: with_devices(|i| &i.virtual_ipaddress_excluded),
         trackers: setup.trackers.clone(),
-        groups: cfg
-            .sync_groups
-            .iter()
-            .map(|g| (g.name.clone(), g.group.clone()))
-            .collect(),
+        groups: sync_group_members(cfg),
         last: driver.last_transitions().clone(),
         counts: driver.transition_counts().clone(),
         now: clock::now(),
     }
+}
+
+/// Each instance's VIPs (engine order), for the dumps and `status`.
+fn vip_addresses(cfg: &Config) -> Vec<Vec<IpAddr>> {
+    cfg.instances
+        .iter()
+        .map(|i| i.virtual_ipaddress.iter().map(|a| a.address).collect())
+        .collect()
+}
+
+/// Each sync group's name and members, for the dumps and `status`.
+fn sync_group_members(cfg: &Config) -> Vec<(String, Vec<String>)> {
+    cfg.sync_groups
+        .iter()
+        .map(|g| (g.name.clone(), g.group.clone()))
+        .collect()
 }
 
 /// Writes the dump a signal asks for (through the worker: no disk write on this thread), and
@@ -1513,16 +1510,8 @@ fn dump(
     req: Request,
     work: &Sender<Work>,
 ) {
-    let vips: Vec<Vec<IpAddr>> = cfg
-        .instances
-        .iter()
-        .map(|i| i.virtual_ipaddress.iter().map(|a| a.address).collect())
-        .collect();
-    let groups: Vec<(String, Vec<String>)> = cfg
-        .sync_groups
-        .iter()
-        .map(|g| (g.name.clone(), g.group.clone()))
-        .collect();
+    let vips = vip_addresses(cfg);
+    let groups = sync_group_members(cfg);
     let ctx = status::Context {
         vips: &vips,
         trackers: &setup.trackers,
@@ -1755,52 +1744,34 @@ impl StaticConfig {
         }
     }
 
-    /// A static address removed from outside goes back (through the worker).
-    /// A static rule was removed: put it back.
-    fn restore_rule(
-        &self,
-        work: &Sender<Work>,
-        priority: Option<u32>,
-        from: Option<ka_sys::netlink::IpPrefix>,
-        to: Option<ka_sys::netlink::IpPrefix>,
-    ) {
+    /// A static route or rule removed from outside goes back (through the worker).
+    fn restore_routing(&self, work: &Sender<Work>, removed: Removed) {
+        let routes: Vec<RouteSpec> = self
+            .routes
+            .iter()
+            .filter(|r| removed.is_route(r))
+            .cloned()
+            .collect();
         let rules: Vec<RuleSpec> = self
             .rules
             .iter()
-            .filter(|r| same_rule(r, priority, from, to))
+            .filter(|r| removed.is_rule(r))
             .cloned()
             .collect();
-        if !rules.is_empty() {
-            log("static rule was removed: putting it back");
+        if !routes.is_empty() || !rules.is_empty() {
+            log(&format!(
+                "static {} was removed: putting it back",
+                removed.describe()
+            ));
             let _ = work.send(Work::Routes {
                 add: true,
-                routes: Vec::new(),
+                routes,
                 rules,
             });
         }
     }
 
-    /// A static route was removed: put it back.
-    fn restore_route(&self, work: &Sender<Work>, dst: ka_sys::netlink::IpPrefix, table: u32) {
-        let routes: Vec<RouteSpec> = self
-            .routes
-            .iter()
-            .filter(|r| r.dst == dst && r.table == table)
-            .cloned()
-            .collect();
-        if !routes.is_empty() {
-            log(&format!(
-                "static route to {}/{} was removed: putting it back",
-                dst.addr, dst.len
-            ));
-            let _ = work.send(Work::Routes {
-                add: true,
-                routes,
-                rules: Vec::new(),
-            });
-        }
-    }
-
+    /// A static address removed from outside goes back (through the worker).
     fn restore(&self, work: &Sender<Work>, addr: IpAddr) {
         let specs: Vec<AddressSpec> = self
             .addresses
@@ -2112,13 +2083,9 @@ pub fn run(
                         restore_vip(&driver, addr);
                         statics.restore(&driver.edge().work, addr);
                     }
-                    Msg::RuleRemoved(priority, from, to) => {
-                        restore_rules(&driver, priority, from, to);
-                        statics.restore_rule(&driver.edge().work, priority, from, to);
-                    }
-                    Msg::RouteRemoved(dst, table) => {
-                        restore_routes(&driver, dst, table);
-                        statics.restore_route(&driver.edge().work, dst, table);
+                    Msg::RoutingRemoved(removed) => {
+                        restore_routing(&driver, removed);
+                        statics.restore_routing(&driver.edge().work, removed);
                     }
                     Msg::Status(reply) => {
                         let _ = reply.send(status_view(&driver, &cfg, &setup));

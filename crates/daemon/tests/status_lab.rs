@@ -33,6 +33,26 @@ fn status(lab: &Lab, r: usize, args: &[&str]) -> (i32, String, String) {
     )
 }
 
+/// SIGTERM, then exit status 0 within the deadline.
+fn stop_cleanly(d: &mut ka_lab::Proc) {
+    d.signal(Signal::SIGTERM).expect("term");
+    assert_eq!(
+        d.wait_exit(LONG).and_then(|s| s.code()),
+        Some(0),
+        "{}",
+        d.log()
+    );
+}
+
+/// A VRRPv3 0.1 s master instance `VI_1` (VRID 51, priority 150) holding `vip`/24, with
+/// `extra` lines inside the block.
+fn master_instance(vip: &str, extra: &str) -> String {
+    format!(
+        "vrrp_instance VI_1 {{\n  state MASTER\n  interface eth0\n  virtual_router_id 51\n  priority 150\n  \
+         version 3\n  advert_int 0.1\n  virtual_ipaddress {{\n    {vip}/24 dev eth0\n  }}\n{extra}}}\n"
+    )
+}
+
 fn pid_file(lab: &Lab, r: usize) -> String {
     lab.dir()
         .join(format!("r{r}.main.pid"))
@@ -270,13 +290,7 @@ fn status_and_metrics_follow_the_cluster() {
     assert!(err.contains("refused"), "{err}");
 
     for d in [&mut d1, &mut d2] {
-        d.signal(Signal::SIGTERM).expect("term");
-        assert_eq!(
-            d.wait_exit(LONG).and_then(|s| s.code()),
-            Some(0),
-            "{}",
-            d.log()
-        );
+        stop_cleanly(d);
     }
     lab.down().expect("teardown");
 }
@@ -297,9 +311,8 @@ fn startup_and_shutdown_scripts_run_around_the_daemon() {
         .expect("script");
     let r = record.display();
     let conf = format!(
-        "global_defs {{\n  startup_script \"{r} start\"\n  shutdown_script \"{r} stop\"\n  shutdown_script_timeout 5\n}}\n\
-         vrrp_instance VI_1 {{\n  state MASTER\n  interface eth0\n  virtual_router_id 51\n  priority 150\n  \
-         version 3\n  advert_int 0.1\n  virtual_ipaddress {{\n    {vip}/24 dev eth0\n  }}\n}}\n"
+        "global_defs {{\n  startup_script \"{r} start\"\n  shutdown_script \"{r} stop\"\n  shutdown_script_timeout 5\n}}\n{}",
+        master_instance(&vip, "")
     );
     let mut d = lab.start_daemon(1, ours(), &conf).expect("start");
     let life = lab.dir().join("life.txt");
@@ -311,13 +324,7 @@ fn startup_and_shutdown_scripts_run_around_the_daemon() {
     );
     // Before the VRRP side started: only the router's own address.
     assert_eq!(read(), "start 1\n", "{}", d.log());
-    d.signal(Signal::SIGTERM).expect("term");
-    assert_eq!(
-        d.wait_exit(LONG).and_then(|s| s.code()),
-        Some(0),
-        "{}",
-        d.log()
-    );
+    stop_cleanly(&mut d);
     // After the VIP was released.
     assert_eq!(read(), "start 1\nstop 1\n", "{}", d.log());
     let log = d.log();
@@ -372,13 +379,7 @@ fn a_reload_reopens_changed_notify_fifos() {
         d.log()
     );
     assert_eq!(read("a").matches(master).count(), 1, "{}", read("a"));
-    d.signal(Signal::SIGTERM).expect("term");
-    assert_eq!(
-        d.wait_exit(LONG).and_then(|s| s.code()),
-        Some(0),
-        "{}",
-        d.log()
-    );
+    stop_cleanly(&mut d);
     lab.down().expect("teardown");
 }
 
@@ -393,11 +394,7 @@ fn net_namespace_moves_the_daemon_into_its_namespace() {
     let lab = Lab::new(LabSpec::new(2)).expect("lab");
     let vip = lab.vip4();
     let ns1 = lab.ns_name(1).expect("ns");
-    let conf = format!(
-        "net_namespace {ns1}\n\
-         vrrp_instance VI_1 {{\n  state MASTER\n  interface eth0\n  virtual_router_id 51\n  priority 150\n  \
-         version 3\n  advert_int 0.1\n  virtual_ipaddress {{\n    {vip}/24 dev eth0\n  }}\n}}\n"
-    );
+    let conf = format!("net_namespace {ns1}\n{}", master_instance(&vip, ""));
     let mut d = lab.start_daemon(2, ours(), &conf).expect("start");
     assert!(
         wait_until(LONG, || lab.has_address(1, &format!("{vip}/24"))),
@@ -412,13 +409,7 @@ fn net_namespace_moves_the_daemon_into_its_namespace() {
         .expect("status");
     let doc: Value = serde_json::from_slice(&out.stdout).expect("json");
     assert_eq!(instance(&doc)["state"], "MASTER", "{doc}");
-    d.signal(Signal::SIGTERM).expect("term");
-    assert_eq!(
-        d.wait_exit(LONG).and_then(|s| s.code()),
-        Some(0),
-        "{}",
-        d.log()
-    );
+    stop_cleanly(&mut d);
     assert!(!lab.has_address(1, &format!("{vip}/24")), "VIP left behind");
     lab.down().expect("teardown");
 }
@@ -444,10 +435,9 @@ fn syslog_datagrams_carry_keepalived_idents_and_the_facility() {
     std::fs::write(
         &conf,
         format!(
-            "vrrp_instance VI_1 {{\n  state MASTER\n  interface eth0\n  virtual_router_id 51\n  priority 150\n  \
-             version 3\n  advert_int 0.1\n  virtual_ipaddress {{\n    {vip}/24 dev eth0\n  }}\n}}\n\
-             virtual_server {vip} 80 {{\n  delay_loop 1\n  lb_kind NAT\n  protocol TCP\n\
-             real_server {rip} 8081 {{\n    TCP_CHECK {{\n      connect_timeout 1\n    }}\n  }}\n}}\n"
+            "{}virtual_server {vip} 80 {{\n  delay_loop 1\n  lb_kind NAT\n  protocol TCP\n\
+             real_server {rip} 8081 {{\n    TCP_CHECK {{\n      connect_timeout 1\n    }}\n  }}\n}}\n",
+            master_instance(&vip, "")
         ),
     )
     .expect("conf");
@@ -511,13 +501,7 @@ fn syslog_datagrams_carry_keepalived_idents_and_the_facility() {
         assert_eq!(stamp.as_bytes().get(15), Some(&b' '), "{g}");
         assert_eq!(stamp.as_bytes().get(9), Some(&b':'), "{g}");
     }
-    d.signal(Signal::SIGTERM).expect("term");
-    assert_eq!(
-        d.wait_exit(LONG).and_then(|s| s.code()),
-        Some(0),
-        "{}",
-        d.log()
-    );
+    stop_cleanly(&mut d);
     lab.down().expect("teardown");
 }
 
@@ -531,10 +515,8 @@ fn a_faulted_instance_makes_status_exit_1() {
     let lab = Lab::new(LabSpec::new(1)).expect("lab");
     let vip = lab.vip4();
     let conf = format!(
-        "vrrp_script broken {{\n  script /bin/false\n  interval 1\n  weight 0\n}}\n\
-         vrrp_instance VI_1 {{\n  state MASTER\n  interface eth0\n  virtual_router_id 51\n  priority 150\n  \
-         version 3\n  advert_int 0.1\n  virtual_ipaddress {{\n    {vip}/24 dev eth0\n  }}\n  \
-         track_script {{\n    broken\n  }}\n}}\n"
+        "vrrp_script broken {{\n  script /bin/false\n  interval 1\n  weight 0\n}}\n{}",
+        master_instance(&vip, "  track_script {\n    broken\n  }\n")
     );
     let mut d = lab.start_daemon(1, ours(), &conf).expect("start");
     assert!(
@@ -548,12 +530,6 @@ fn a_faulted_instance_makes_status_exit_1() {
     assert!(table.contains("FAULT"), "{table}");
     assert!(table.contains("VI_1 fault: tracker"), "{table}");
     assert!(table.contains("vrrp_script broken: BAD"), "{table}");
-    d.signal(Signal::SIGTERM).expect("term");
-    assert_eq!(
-        d.wait_exit(LONG).and_then(|s| s.code()),
-        Some(0),
-        "{}",
-        d.log()
-    );
+    stop_cleanly(&mut d);
     lab.down().expect("teardown");
 }

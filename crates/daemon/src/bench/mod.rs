@@ -97,6 +97,22 @@ pub fn summary(v: &[f64]) -> Option<(f64, f64, f64)> {
     Some((s[0], median, s[s.len() - 1]))
 }
 
+/// Advert deviation p50 / p99 (target < 1 ms) / max of one run, as the timing scenarios report it.
+pub fn deviation_figures(scenario: &str, name: &str, dev: &[f64]) -> Vec<Figure> {
+    [("p50", 0.5), ("p99", 0.99), ("max", 1.0)]
+        .into_iter()
+        .map(|(label, q)| {
+            let v = quantile(dev, q).map(|x| vec![x]).unwrap_or_default();
+            let fig = Figure::new(scenario, &format!("advert deviation {label} ms"), name, v);
+            if label == "p99" {
+                fig.with_target("< 1 ms")
+            } else {
+                fig
+            }
+        })
+        .collect()
+}
+
 /// The `q` quantile (0..=1) of `v`, nearest rank.
 pub fn quantile(v: &[f64], q: f64) -> Option<f64> {
     if v.is_empty() {

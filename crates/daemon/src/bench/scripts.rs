@@ -3,7 +3,7 @@
 //! on the wire, against advert_int: does starting and reaping scripts delay adverts?
 
 use super::flood::deviations_ms;
-use super::{quantile, Figure, Implementation};
+use super::{Figure, Implementation};
 use anyhow::{bail, Context, Result};
 use ka_lab::pcap::{self, Payload};
 use ka_lab::{wait_until, Lab, LabSpec};
@@ -98,16 +98,7 @@ fn one(imp: &Implementation, window: Duration, global_extra: &str) -> Result<Vec
     let dev = deviations_ms(&times, start, end, 100.0);
     let scenario = format!("{SCRIPTS} scripts/s, v3 0.1s master");
     let name = &imp.name;
-    let mut f = Vec::new();
-    for (label, q) in [("p50", 0.5), ("p99", 0.99), ("max", 1.0)] {
-        let v = quantile(&dev, q).map(|x| vec![x]).unwrap_or_default();
-        let fig = Figure::new(&scenario, &format!("advert deviation {label} ms"), name, v);
-        f.push(if label == "p99" {
-            fig.with_target("< 1 ms")
-        } else {
-            fig
-        });
-    }
+    let mut f = super::deviation_figures(&scenario, name, &dev);
     f.push(Figure::new(
         &scenario,
         "adverts sampled",

@@ -177,16 +177,7 @@ fn one(
         }
     );
     let name = &imp.name;
-    let mut f = Vec::new();
-    for (label, q) in [("p50", 0.5), ("p99", 0.99), ("max", 1.0)] {
-        let v = quantile(&dev, q).map(|x| vec![x]).unwrap_or_default();
-        let fig = Figure::new(&scenario, &format!("advert deviation {label} ms"), name, v);
-        f.push(if label == "p99" {
-            fig.with_target("< 1 ms")
-        } else {
-            fig
-        });
-    }
+    let mut f = super::deviation_figures(&scenario, name, &dev);
     f.push(Figure::new(
         &scenario,
         "adverts sampled",
